@@ -1,0 +1,3 @@
+from ess_bot.cli import main
+
+raise SystemExit(main())

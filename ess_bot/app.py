@@ -1,0 +1,59 @@
+"""Wiring: one App holds the config, clock, database, registry, dispatcher and scheduler.
+
+Transports (Matrix, console) feed it Incoming events and send what its outbox holds.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ess_bot import __version__
+from ess_bot.clock import Clock
+from ess_bot.config import Config
+from ess_bot.framework.context import Runtime
+from ess_bot.framework.dispatcher import Dispatcher
+from ess_bot.framework.messages import Incoming
+from ess_bot.framework.outbox import OutboxSender, SendFn
+from ess_bot.scheduler import CORE_JOB_HANDLERS, Scheduler
+from ess_bot.services import build_services
+from ess_bot.storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+class App:
+    def __init__(self, config: Config, clock: Clock, db: Database, transport: str):
+        import commands  # the command modules sit beside the core, loaded here to avoid import cycles
+
+        self.config = config
+        self.clock = clock
+        self.db = db
+        self.registry = commands.build_registry()
+        self.services = build_services(config, clock)
+        self.runtime = Runtime(version=__version__, started_monotonic=clock.monotonic(), transport=transport,
+                               services=self.services)
+        self.dispatcher = Dispatcher(config, clock, db, self.registry, self.runtime)
+        handlers = {**CORE_JOB_HANDLERS, **commands.job_handlers()}
+        self.scheduler = Scheduler(db, clock, config, handlers, self.dispatcher.outbox_ready, self.services)
+        self.dispatcher.on_jobs_changed = self.scheduler.rearm
+
+    @property
+    def outbox_ready(self):
+        return self.dispatcher.outbox_ready
+
+    async def prepare(self) -> None:
+        """Create the SQLite folder if needed and apply the migrations."""
+        path = self.config.database_path()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        await self.db.upgrade()
+
+    async def handle(self, event: Incoming) -> bool:
+        return await self.dispatcher.handle(event)
+
+    def outbox_sender(self, send: SendFn) -> OutboxSender:
+        return OutboxSender(self.db, self.clock, send, self.dispatcher.outbox_ready)
+
+    async def close(self) -> None:
+        self.scheduler.shutdown()
+        await self.db.dispose()

@@ -1,0 +1,224 @@
+"""From an incoming event to committed effects and queued replies — exactly once.
+
+Every handled event is recorded in ``processed_events`` in the same transaction as the effect of the
+command and the replies it queued in the outbox. A redelivered event (restart, gap paged back twice)
+finds its record and is skipped; a crash before the commit leaves nothing, so the event is handled
+again on the next delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from sqlalchemy.exc import IntegrityError
+
+from ess_bot.config import ROLE_LABELS, Config, role_allows
+from ess_bot.clock import Clock
+from ess_bot.framework.command import Command, Registry, help_text
+from ess_bot.framework.context import Context, Runtime, UserError
+from ess_bot.framework.messages import Incoming, Outgoing
+from ess_bot.storage.db import Database
+from ess_bot.storage.models import OutboxMessage, ProcessedEvent
+from ess_bot.text import TokenizeError, normalize, tokenize
+
+log = logging.getLogger(__name__)
+
+ROOM_KIND_LABELS = {
+    "direct": "en message direct",
+    "coordination": "dans le salon de coordination",
+    "partner": "dans le salon d'un partenaire",
+    "announcements": "dans un salon d'annonces",
+    "other": "dans ce salon",
+}
+
+
+@dataclass(frozen=True)
+class ParsedCommand:
+    name: str
+    args: list[str]
+    raw_args: str
+
+
+def parse_command(body: str, prefix: str) -> ParsedCommand | None:
+    """``"!Réunion  etat 3"`` → ParsedCommand("Réunion", ["etat", "3"]). None if not a command.
+
+    Raises TokenizeError when a quote is left open.
+    """
+    text = normalize(body)
+    if not text.startswith(prefix):
+        return None
+    rest = text[len(prefix):]
+    if not rest or not rest[0].isalpha():
+        return None
+    parts = rest.split(None, 1)
+    name = parts[0]
+    raw_args = parts[1] if len(parts) > 1 else ""
+    return ParsedCommand(name=name, args=tokenize(raw_args), raw_args=raw_args)
+
+
+class Dispatcher:
+    def __init__(self, config: Config, clock: Clock, db: Database, registry: Registry, runtime: Runtime):
+        self.config = config
+        self.clock = clock
+        self.db = db
+        self.registry = registry
+        self.runtime = runtime
+        self.outbox_ready = asyncio.Event()
+        self.on_jobs_changed: Callable[[], Awaitable[None]] | None = None
+
+    def room_kind(self, event: Incoming) -> str:
+        rooms = self.config.rooms
+        if event.room_id == rooms.coordination:
+            return "coordination"
+        if event.room_id in rooms.announcements:
+            return "announcements"
+        if self.config.partner_by_room(event.room_id):
+            return "partner"
+        if event.is_direct:
+            return "direct"
+        return "other"
+
+    async def handle(self, event: Incoming) -> bool:
+        """Handle one event; True if it was new and did something."""
+        if event.sender == self.runtime_user():
+            return False
+        if event.kind == "message":
+            if event.msgtype == "m.notice":
+                return False
+            try:
+                parsed = parse_command(event.body, self.config.bot.command_prefix)
+            except TokenizeError:
+                parsed = ParsedCommand(name="", args=[], raw_args="")
+            if parsed is None:
+                return False
+            return await self._run(event, parsed.name or None, self._command_runner(parsed))
+        handlers = self.registry.event_handlers.get(event.kind, [])
+        if not handlers:
+            return False
+
+        async def run_handlers(ctx: Context) -> None:
+            for handler in handlers:
+                await handler(ctx)
+
+        return await self._run(event, event.kind, run_handlers)
+
+    def runtime_user(self) -> str:
+        return self.config.matrix.user_id if self.runtime.transport == "matrix" else ""
+
+    async def _run(self, event: Incoming, label: str | None, body) -> bool:
+        try:
+            async with self.db.sessions.begin() as session:
+                if await session.get(ProcessedEvent, event.event_id) is not None:
+                    return False
+                ctx = self._context(event, session)
+                try:
+                    await body(ctx)
+                except UserError as exc:
+                    raise _Refused(exc.message) from None
+                self._record(session, event, label, ctx.outgoing)
+        except _Refused as refused:
+            return await self._record_only(event, label, lambda ctx: ctx.reply(refused.message))
+        except IntegrityError:
+            log.info("event %s was handled concurrently; skipped", event.event_id)
+            return False
+        except Exception:
+            reference = "E-" + secrets.token_hex(3).upper()
+            log.exception("internal error %s while handling %s in %s", reference, event.event_id, event.room_id)
+            if event.kind != "message":
+                return await self._record_only(event, label, lambda ctx: None)
+            return await self._record_only(event, label, lambda ctx: ctx.reply(
+                f"😕 Désolé, une erreur interne m'empêche de traiter cette demande (référence **{reference}**). "
+                "Rien n'a été enregistré. Vous pouvez réessayer dans un moment ; si cela persiste, "
+                "transmettez cette référence à l'administrateur du bot."))
+        self.outbox_ready.set()
+        if ctx.jobs_changed and self.on_jobs_changed is not None:
+            await self.on_jobs_changed()
+        return True
+
+    async def _record_only(self, event: Incoming, label: str | None, make_reply) -> bool:
+        try:
+            async with self.db.sessions.begin() as session:
+                if await session.get(ProcessedEvent, event.event_id) is not None:
+                    return False
+                ctx = self._context(event, session)
+                make_reply(ctx)
+                self._record(session, event, label, ctx.outgoing)
+        except IntegrityError:
+            return False
+        self.outbox_ready.set()
+        return True
+
+    def _context(self, event: Incoming, session) -> Context:
+        return Context(event=event, member=self.config.member(event.sender), room_kind=self.room_kind(event),
+                       config=self.config, clock=self.clock, session=session, registry=self.registry,
+                       runtime=self.runtime)
+
+    def _record(self, session, event: Incoming, label: str | None, outgoing: list[Outgoing]) -> None:
+        now = self.clock.now()
+        session.add(ProcessedEvent(event_id=event.event_id, room_id=event.room_id, sender=event.sender,
+                                   command=(label or "")[:64] or None, processed_at=now))
+        for out in outgoing:
+            session.add(OutboxMessage(room_id=out.room_id, payload=out.to_payload(), data=out.data, tag=out.tag,
+                                      source_event_id=event.event_id, created_at=now, attempts=0))
+
+    # -- command routing ---------------------------------------------------------------------
+    def _command_runner(self, parsed: ParsedCommand):
+        async def run(ctx: Context) -> None:
+            await self.route(ctx, parsed)
+        return run
+
+    async def route(self, ctx: Context, parsed: ParsedCommand) -> None:
+        p = ctx.prefix
+        if not parsed.name:
+            raise UserError("Il manque un guillemet fermant dans votre commande. Exemple : "
+                            f"`{p}projet nouveau \"Café culturel Pixel\" dep=25`")
+        if ctx.member is None:
+            raise UserError(self._stranger_message())
+        cmd = self.registry.get(parsed.name)
+        if cmd is None:
+            suggestion = self.registry.suggest(parsed.name, ctx.role)
+            hint = f" Vouliez-vous dire `{p}{suggestion}` ?" if suggestion else ""
+            raise UserError(f"Commande inconnue : `{p}{parsed.name}`.{hint} "
+                            f"Tapez `{p}aide` pour la liste des commandes.")
+        ctx.command = cmd
+        if ctx.room_kind not in cmd.where:
+            raise UserError(f"La commande `{p}{cmd.name}` n'est pas disponible "
+                            f"{ROOM_KIND_LABELS[ctx.room_kind]}. Utilisez-la {self._where_text(cmd)}.")
+        args = list(parsed.args)
+        sub = cmd.find_sub(args[0]) if args else None
+        required = sub.role if sub else cmd.role
+        if not role_allows(ctx.role, required):
+            what = f"`{p}{cmd.name} {sub.name}`" if sub else f"`{p}{cmd.name}`"
+            raise UserError(f"Désolé, {what} est réservé aux {ROLE_LABELS[required]}s et plus "
+                            f"(votre rôle : {ROLE_LABELS[ctx.role]}). Demandez à un·e coordinateur·rice du réseau.")
+        if sub is not None:
+            await sub.handler(ctx, args[1:])
+        elif cmd.handler is not None:
+            await cmd.handler(ctx, args)
+        else:
+            raise UserError(help_text(cmd, ctx.role, p))
+
+    def _where_text(self, cmd: Command) -> str:
+        labels = [ROOM_KIND_LABELS[k] for k in cmd.where if k != "other"]
+        return ", ".join(labels[:-1]) + (" ou " if len(labels) > 1 else "") + labels[-1] if labels else "ailleurs"
+
+    def _stranger_message(self) -> str:
+        contacts = self.config.contacts_for_access()
+        if self.config.bot.admin_contact:
+            whom = self.config.bot.admin_contact
+        elif contacts:
+            whom = ", ".join(f"{m.display} ({m.user_id})" for m in contacts)
+        else:
+            whom = "l'administrateur du bot"
+        return ("Bonjour ! Je suis l'assistant du réseau ESS de Bourgogne-Franche-Comté. Je ne vous trouve pas "
+                "parmi les membres du réseau, je ne peux donc pas traiter votre demande. "
+                f"Pour être ajouté·e, adressez-vous à : {whom}.")
+
+
+class _Refused(Exception):
+    def __init__(self, message: str):
+        self.message = message

@@ -1,0 +1,79 @@
+"""Transport-neutral messages: what arrives (Incoming) and what the bot sends (Outgoing)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import markdown as _markdown
+
+KINDS = ("notice", "text", "reaction", "file", "image", "poll", "poll_end", "redaction", "event")
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One event from a room, already decrypted. ``kind`` says which fields matter."""
+
+    event_id: str
+    room_id: str
+    sender: str
+    kind: str = "message"          # message | reaction | redaction | poll_response | poll_end
+    body: str = ""
+    msgtype: str = "m.text"
+    timestamp: datetime | None = None
+    thread_root: str | None = None
+    reply_to: str | None = None     # the event this message replies to (m.in_reply_to)
+    relates_to: str | None = None   # reactions, poll responses: the target event; redactions: the redacted event
+    key: str | None = None          # reaction key
+    answers: tuple[str, ...] = ()   # poll response answer ids
+    is_direct: bool = False         # a direct chat (two members)
+    content: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outgoing:
+    """One message to send. ``kind`` is notice/text (with HTML), reaction, file/image, poll…"""
+
+    room_id: str
+    kind: str = "notice"
+    body: str = ""
+    html: str | None = None
+    reply_to: str | None = None
+    thread_root: str | None = None
+    mentions: list[str] = field(default_factory=list)
+    mention_room: bool = False
+    filename: str | None = None
+    mimetype: str | None = None
+    data: bytes | None = None
+    reacts_to: str | None = None
+    key: str | None = None
+    event_type: str | None = None      # for kind="event"/"poll": the raw Matrix event type
+    extra: dict[str, Any] = field(default_factory=dict)  # raw content for polls and custom events
+    tag: str | None = None             # lets domain code find the sent event id later
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown outgoing kind {self.kind!r}")
+
+    def to_payload(self) -> dict[str, Any]:
+        """JSON-safe dict for the outbox (file bytes are stored apart)."""
+        d = asdict(self)
+        d.pop("data")
+        d.pop("tag")
+        return d
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any], data: bytes | None, tag: str | None) -> "Outgoing":
+        return cls(**payload, data=data, tag=tag)
+
+
+def render_markdown(text: str) -> tuple[str, str]:
+    """Markdown → (plain body, HTML). The plain body keeps the text readable without markup."""
+    html = _markdown.markdown(text, extensions=["sane_lists", "nl2br"], output_format="html")
+    plain = re.sub(r"\*\*(.+?)\*\*", r"\1", text)
+    plain = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"\1", plain)
+    plain = re.sub(r"`([^`]+)`", r"\1", plain)
+    plain = re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r"\1 (\2)", plain)
+    return plain, html

@@ -1,0 +1,181 @@
+"""Scheduled work kept in the database, woken up by APScheduler.
+
+``scheduled_jobs`` is the single source of truth. APScheduler only holds one wake-up at the next due
+time (plus a periodic safety tick); at start, and whenever jobs change or a frozen clock moves, the
+due jobs are run. A job whose time passed while the bot was down runs at start with ``late=True``,
+so its handler can say so (or skip it when it no longer makes sense) — never silently dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Awaitable, Callable
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ess_bot.clock import Clock
+from ess_bot.config import Config
+from ess_bot.framework.context import Queue
+from ess_bot.framework.messages import Outgoing
+from ess_bot.storage.db import Database
+from ess_bot.storage.models import OutboxMessage, ScheduledJob
+
+log = logging.getLogger(__name__)
+LATE_AFTER = timedelta(minutes=5)
+
+
+@dataclass
+class JobContext(Queue):
+    job: ScheduledJob
+    late: bool
+    session: AsyncSession
+    config: Config
+    clock: Clock
+    services: Any = None
+    outgoing: list[Outgoing] = field(default_factory=list)
+    status: str = "done"      # a handler may set "skipped" (with a note) when the job no longer applies
+    note: str | None = None
+
+
+JobHandler = Callable[[JobContext], Awaitable[None]]
+
+
+def schedule(session: AsyncSession, kind: str, run_at: datetime, payload: dict | None = None,
+             key: str | None = None, now: datetime | None = None) -> ScheduledJob:
+    """Add a job in the caller's transaction (committed with the effect that asked for it)."""
+    job = ScheduledJob(kind=kind, run_at=run_at, payload=payload or {}, key=key,
+                       created_at=now or run_at, status="pending")
+    session.add(job)
+    return job
+
+
+async def cancel(session: AsyncSession, key_prefix: str) -> int:
+    """Cancel pending jobs whose key starts with ``key_prefix`` (e.g. ``meeting:12:``)."""
+    jobs = (await session.scalars(select(ScheduledJob).where(ScheduledJob.status == "pending")
+                                  .where(ScheduledJob.key.startswith(key_prefix)))).all()
+    for job in jobs:
+        job.status = "cancelled"
+    return len(jobs)
+
+
+class Scheduler:
+    def __init__(self, db: Database, clock: Clock, config: Config, handlers: dict[str, JobHandler],
+                 outbox_ready: asyncio.Event, services: Any = None, tick_seconds: int = 60):
+        self.db = db
+        self.clock = clock
+        self.config = config
+        self.handlers = handlers
+        self.outbox_ready = outbox_ready
+        self.services = services
+        self.tick_seconds = tick_seconds
+        self.aps: AsyncIOScheduler | None = None
+        self._lock = asyncio.Lock()
+        self._started = False
+        clock.on_change(self._clock_moved)
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    async def start(self) -> None:
+        """Start after the first sync: run what is due (late ones included), then arm the next wake-up."""
+        if self._started:
+            return
+        self._started = True
+        if not self.clock.frozen:
+            self.aps = AsyncIOScheduler(timezone=self.clock.tz)
+            self.aps.add_job(self.run_due, "interval", seconds=self.tick_seconds, id="tick",
+                             coalesce=True, max_instances=1)
+            self.aps.start()
+        await self.run_due()
+
+    def shutdown(self) -> None:
+        if self.aps is not None and self.aps.running:
+            self.aps.shutdown(wait=False)
+        self.aps = None
+        self._started = False
+
+    def _clock_moved(self) -> None:
+        if self._started:
+            asyncio.get_running_loop().create_task(self.run_due())
+
+    async def rearm(self) -> None:
+        """Called after jobs changed: run what is due and point the wake-up at the next one."""
+        if self._started:
+            await self.run_due()
+
+    async def run_due(self) -> list[int]:
+        """Run every pending job whose time has come; returns their ids."""
+        ran: list[int] = []
+        async with self._lock:
+            now = self.clock.now()
+            async with self.db.sessions() as session:
+                due = (await session.scalars(select(ScheduledJob.id).where(ScheduledJob.status == "pending")
+                                             .where(ScheduledJob.run_at <= now).order_by(ScheduledJob.run_at,
+                                                                                         ScheduledJob.id))).all()
+            for job_id in due:
+                if await self._run_one(job_id, now):
+                    ran.append(job_id)
+        if ran:
+            self.outbox_ready.set()
+        await self._arm_next()
+        return ran
+
+    async def _arm_next(self) -> None:
+        if self.aps is None:
+            return
+        async with self.db.sessions() as session:
+            next_at = await session.scalar(select(ScheduledJob.run_at).where(ScheduledJob.status == "pending")
+                                           .order_by(ScheduledJob.run_at).limit(1))
+        if next_at is not None:
+            self.aps.add_job(self.run_due, DateTrigger(run_date=max(next_at, self.clock.now())), id="next",
+                             replace_existing=True, misfire_grace_time=None, coalesce=True)
+
+    async def _run_one(self, job_id: int, now: datetime) -> bool:
+        try:
+            async with self.db.sessions.begin() as session:
+                job = await session.get(ScheduledJob, job_id)
+                if job is None or job.status != "pending":
+                    return False
+                late = now - job.run_at > LATE_AFTER
+                ctx = JobContext(job=job, late=late, session=session, config=self.config, clock=self.clock,
+                                 services=self.services)
+                handler = self.handlers.get(job.kind)
+                if handler is None:
+                    job.status, job.note = "failed", f"no handler for kind {job.kind!r}"
+                else:
+                    await handler(ctx)
+                    job.status = ctx.status if ctx.status != "done" else ("late" if late else "done")
+                    job.note = ctx.note
+                job.done_at = now
+                for out in ctx.outgoing:
+                    session.add(OutboxMessage(room_id=out.room_id, payload=out.to_payload(), data=out.data,
+                                              tag=out.tag, source_event_id=f"job:{job.id}", created_at=now,
+                                              attempts=0))
+            return True
+        except Exception:
+            log.exception("scheduled job %s failed", job_id)
+            async with self.db.sessions.begin() as session:
+                job = await session.get(ScheduledJob, job_id)
+                if job is not None:
+                    job.status, job.done_at, job.note = "failed", now, "exception, see logs"
+            return False
+
+
+async def send_message_job(ctx: JobContext) -> None:
+    """Kind ``message``: post a prepared announcement (payload: room_id, markdown, mentions)."""
+    p = ctx.job.payload
+    text = p["markdown"]
+    if ctx.late:
+        when = ctx.job.run_at.astimezone(ctx.clock.tz).strftime("%d/%m/%Y à %H:%M")
+        text += f"\n\n_(Message prévu le {when}, envoyé en retard : le bot était indisponible.)_"
+    ctx.announce(p["room_id"], text, mentions=p.get("mentions", []))
+
+
+CORE_JOB_HANDLERS: dict[str, JobHandler] = {"message": send_message_job}

@@ -1,0 +1,1 @@
+"""Transports: the Matrix homeserver and the terminal. Both feed the same App."""
