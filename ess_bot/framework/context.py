@@ -39,6 +39,18 @@ class Queue:
 
     outgoing: list[Outgoing]
 
+    def announce(self, room_id: str, markdown: str, *, mentions: list[str] | None = None,
+                 tag: str | None = None) -> Outgoing:
+        """An m.text that notifies (announcements, reminders), with explicit mentions."""
+        body, html = render_markdown(markdown)
+        out = Outgoing(room_id=room_id, kind="text", body=body, html=html, mentions=list(mentions or []), tag=tag)
+        self.outgoing.append(out)
+        return out
+
+    def send(self, out: Outgoing) -> Outgoing:
+        self.outgoing.append(out)
+        return out
+
 
 @dataclass
 class Context(Queue):
@@ -92,17 +104,5 @@ class Context(Queue):
 
     def react(self, key: str) -> Outgoing:
         out = Outgoing(room_id=self.event.room_id, kind="reaction", reacts_to=self.event.event_id, key=key)
-        self.outgoing.append(out)
-        return out
-
-    def announce(self, room_id: str, markdown: str, *, mentions: list[str] | None = None,
-                 tag: str | None = None) -> Outgoing:
-        """An m.text that notifies (announcements, reminders), with explicit mentions."""
-        body, html = render_markdown(markdown)
-        out = Outgoing(room_id=room_id, kind="text", body=body, html=html, mentions=list(mentions or []), tag=tag)
-        self.outgoing.append(out)
-        return out
-
-    def send(self, out: Outgoing) -> Outgoing:
         self.outgoing.append(out)
         return out

@@ -1,0 +1,99 @@
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from ess_bot.config import ConfigError, load_config, parse_config, parse_hours, summary
+from tests.support import TEST_CONFIG
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def raw(extra: str = "") -> dict:
+    return tomllib.loads(TEST_CONFIG + extra)
+
+
+def test_example_config_has_the_whole_consortium():
+    config = load_config(ROOT / "config.example.toml", env={})
+    names = [p.name for p in config.partners]
+    assert names == ["BGE Franche-Comté", "Coopilote", "Aldess", "Cluster Jura", "PESAD 21", "Active 71",
+                     "Fdfr89", "URSCOP"]
+    assert [p.slug for p in config.partners if p.lead] == ["bge-fc"]
+    towns = {p.town for p in config.permanences}
+    assert {"Vesoul", "Belfort", "Pontarlier", "Lons-le-Saunier", "Besançon"} <= towns
+    besancon_days = {p.weekday for p in config.permanences if p.town == "Besançon"}
+    assert besancon_days == {"monday", "tuesday", "wednesday", "thursday", "friday"}
+    assert {m.role for m in config.members} == {"advisor", "coordinator", "admin"}
+    # relative paths are anchored next to the configuration file
+    assert config.database.url == f"sqlite+aiosqlite:///{ROOT}/data/ess-bot.db"
+    assert config.matrix.store_path == str(ROOT / "data/store")
+    assert "8" in summary(config) and "URSCOP" in summary(config)
+
+
+def test_environment_wins_for_secrets_and_database():
+    env = {"ESS_BOT_MATRIX_PASSWORD": "s3cret", "ESS_BOT_DATABASE_URL": "postgresql+asyncpg://u:p@h/db"}
+    config = load_config(ROOT / "config.example.toml", env=env)
+    assert config.matrix.password == "s3cret"
+    assert config.database.url == "postgresql+asyncpg://u:p@h/db"
+    assert "u:***@h" in summary(config)
+
+
+@pytest.mark.parametrize("extra, key, fragment", [
+    ('[[members]]\nuser_id = "claire"\npartner = "bge-fc"\n', "members[4].user_id", "claire"),
+    ('[[members]]\nuser_id = "@x:test"\npartner = "nope"\n', "members[4].partner", "nope"),
+    ('[[members]]\nuser_id = "@x:test"\npartner = "bge-fc"\nrole = "chef"\n', "members[4].role", "chef"),
+    ('[[partners]]\nslug = "Bad Slug"\nname = "X"\n', "partners[2].slug", "Bad Slug"),
+    ('[[partners]]\nslug = "x"\nname = "X"\ndepartments = ["75"]\n', "partners[2].departments[0]", "75"),
+    ('[[permanences]]\npartner = "bge-fc"\ntown = "Dole"\nweekday = "mardi"\nhours = "09:00-12:00"\n',
+     "permanences[0].weekday", "mardi"),
+    ('[[permanences]]\npartner = "bge-fc"\ntown = "Dole"\nweekday = "tuesday"\nhours = "9h-12h"\n',
+     "permanences[0].hours", "9h-12h"),
+])
+def test_errors_name_the_key_and_the_value(extra, key, fragment):
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw(extra), source="conf.toml")
+    assert err.value.key == key
+    assert fragment in err.value.message
+    assert str(err.value).startswith("conf.toml: [" + key + "]")
+
+
+def test_unknown_key_and_bad_types_are_reported():
+    data = raw()
+    data["bot"]["prefix"] = "!"
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, source="c.toml")
+    assert err.value.key == "bot.prefix" and "command_prefix" in err.value.message
+    data = raw()
+    data["bot"]["timezone"] = "Mars/Olympus"
+    with pytest.raises(ConfigError, match="Mars/Olympus"):
+        parse_config(data, source="c.toml")
+    data = raw()
+    data["matrix"] = {"sync_timeout_ms": "long"}
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, source="c.toml")
+    assert err.value.key == "matrix.sync_timeout_ms"
+
+
+def test_missing_file_and_bad_toml(tmp_path):
+    with pytest.raises(ConfigError, match="introuvable"):
+        load_config(tmp_path / "absent.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[bot\n")
+    with pytest.raises(ConfigError, match="TOML invalide"):
+        load_config(bad)
+
+
+def test_hours():
+    slots = parse_hours("09:00-12:00, 14h00-17h30")
+    assert [(s.hour, e.hour, e.minute) for s, e in slots] == [(9, 12, 0), (14, 17, 30)]
+    with pytest.raises(ValueError):
+        parse_hours("12:00-09:00")
+
+
+def test_room_keys_resolve():
+    config = parse_config(raw(), source="c")
+    assert config.resolve_room("coordination") == "!coord:test"
+    assert config.resolve_room("urscop") == "!urscop:test"
+    assert config.resolve_room("annonces") == "!annonces:test"
+    assert config.resolve_room("!other:test") == "!other:test"
+    assert config.resolve_room("nowhere") is None

@@ -1,0 +1,113 @@
+"""Outbox ordering and idempotent transaction ids; scheduled jobs rebuilt from the database."""
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from ess_bot.framework.messages import Outgoing
+from ess_bot.framework.outbox import SendError
+from ess_bot.scheduler import schedule
+from ess_bot.storage.models import OutboxMessage, ScheduledJob
+from tests.support import PARIS, Harness, Recorder
+
+NOW = datetime(2026, 11, 24, 10, 0, tzinfo=PARIS)
+
+
+@pytest.fixture
+def db_url(tmp_path):
+    return f"sqlite+aiosqlite:///{tmp_path}/t.db"
+
+
+async def test_outbox_keeps_order_and_resends_with_same_txn_id(db_url):
+    h = await Harness(db_url, NOW).start()
+    calls: list[str] = []
+    fail_once = {"$e2": True}
+
+    async def flaky(out: Outgoing, txn_id: str) -> str:
+        calls.append(txn_id)
+        if out.reply_to in fail_once and fail_once.pop(out.reply_to):
+            raise SendError("homeserver down", transient=True)
+        return f"$ok-{txn_id}"
+
+    sender = h.app.outbox_sender(flaky)
+    for i in (1, 2, 3):
+        await h.app.handle(h_incoming(h, f"$e{i}"))
+    with pytest.raises(SendError):
+        await sender.drain()
+    assert calls == ["essbot-1", "essbot-2"]  # stopped at the failure, the third waits its turn
+    assert await sender.drain() == 2
+    assert calls == ["essbot-1", "essbot-2", "essbot-2", "essbot-3"]  # same txn id on retry
+    async with h.app.db.sessions() as s:
+        rows = (await s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
+    assert [r.event_id for r in rows] == ["$ok-essbot-1", "$ok-essbot-2", "$ok-essbot-3"]
+    assert rows[1].attempts == 2 and rows[1].last_error == "homeserver down"
+    await h.close()
+
+
+def h_incoming(h, event_id):
+    from ess_bot.framework.messages import Incoming
+    return Incoming(event_id=event_id, room_id="!bge:test", sender="@karim:test", body="!ping")
+
+
+async def test_permanent_error_is_given_up_and_the_rest_goes_on(db_url):
+    h = await Harness(db_url, NOW).start()
+
+    async def refuse_first(out, txn_id):
+        if txn_id == "essbot-1":
+            raise SendError("M_FORBIDDEN", transient=False)
+        return "$ok"
+
+    sender = h.app.outbox_sender(refuse_first)
+    await h.app.handle(h_incoming(h, "$a"))
+    await h.app.handle(h_incoming(h, "$b"))
+    assert await sender.drain() == 1
+    assert await sender.drain() == 0
+    await h.close()
+
+
+async def test_tag_references_resolve_to_sent_event_ids(db_url):
+    h = await Harness(db_url, NOW).start()
+    async with h.app.db.sessions.begin() as s:
+        s.add(OutboxMessage(room_id="!coord:test", payload=Outgoing(room_id="!coord:test", kind="text",
+                                                                   body="sondage").to_payload(),
+                            tag="poll:1", created_at=NOW, attempts=0))
+        s.add(OutboxMessage(room_id="!coord:test", payload=Outgoing(room_id="!coord:test", kind="reaction",
+                                                                   reacts_to="tag:poll:1", key="✅").to_payload(),
+                            created_at=NOW, attempts=0))
+    recorder = Recorder()
+    await h.app.outbox_sender(recorder).drain()
+    assert recorder.sent[1].reacts_to == "$sent-1"
+    await h.close()
+
+
+async def test_due_jobs_run_when_the_clock_moves_and_late_ones_say_so(db_url):
+    h = await Harness(db_url, NOW).start()
+    async with h.app.db.sessions.begin() as s:
+        schedule(s, "message", NOW + timedelta(hours=1), {"room_id": "!coord:test", "markdown": "Rappel",
+                                                           "mentions": ["@claire:test"]}, key="r1", now=NOW)
+    assert await h.app.scheduler.run_due() == []
+    h.clock.set(NOW + timedelta(hours=1, minutes=1))
+    ran = await h.app.scheduler.run_due()
+    assert len(ran) == 1
+    [sent] = await h.flush()
+    assert sent.kind == "text" and sent.body == "Rappel" and sent.mentions == ["@claire:test"]
+    assert await h.app.scheduler.run_due() == []  # never twice
+    await h.close()
+
+
+async def test_job_missed_while_down_runs_at_start_marked_late(db_url):
+    h = await Harness(db_url, NOW).start()
+    async with h.app.db.sessions.begin() as s:
+        schedule(s, "message", NOW + timedelta(hours=1), {"room_id": "!coord:test", "markdown": "Rappel J-1"},
+                 key="late", now=NOW)
+    await h.close()
+    # the bot was down for a day: a new process starts, rebuilds jobs from the database
+    h2 = Harness(db_url, NOW + timedelta(days=1))
+    await h2.start()
+    [sent] = await h2.flush()
+    assert sent.body.startswith("Rappel J-1") and "envoyé en retard" in sent.body
+    async with h2.app.db.sessions() as s:
+        job = await s.scalar(select(ScheduledJob).where(ScheduledJob.key == "late"))
+    assert job.status == "late" and job.done_at is not None
+    await h2.close()
