@@ -63,3 +63,17 @@ async def make_user(synapse: SynapseServer) -> AsyncIterator[MakeUser]:
     yield factory
     for user in users:
         await user.close()
+
+
+# ---------------------------------------------------------------------------
+# Storage under test: every test that asks for ``db_url`` runs on SQLite and on the real PostgreSQL.
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path) -> str:
+    """A fresh, empty database URL: an SQLite file, or a new database on the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/test.db"
+    pg = request.getfixturevalue("postgres")
+    return pg.create_database()

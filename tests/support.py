@@ -124,3 +124,29 @@ class Harness:
 
     async def close(self) -> None:
         await self.app.close()
+
+
+DEFAULT_PARTNERS = [
+    {"slug": "bge-fc", "name": "BGE Franche-Comté", "lead": True, "departments": ["25", "39", "70", "90"]},
+    {"slug": "urscop", "name": "URSCOP", "departments": ["21", "25", "39", "58", "70", "71", "89", "90"]},
+]
+
+
+def network_config(db_url: str, *, members: list[tuple[str, str, str]], rooms: dict | None = None,
+                   partner_rooms: dict[str, str] | None = None, matrix: dict | None = None,
+                   base_dir: Path | None = None) -> Config:
+    """A configuration for real users: ``members`` as (user_id, partner slug, role)."""
+    partners = [dict(p) for p in DEFAULT_PARTNERS]
+    for p in partners:
+        if partner_rooms and p["slug"] in partner_rooms:
+            p["room"] = partner_rooms[p["slug"]]
+    raw = {
+        "bot": {"command_prefix": "!", "timezone": "Europe/Paris"},
+        "database": {"url": db_url},
+        "rooms": rooms or {},
+        "partners": partners,
+        "members": [{"user_id": u, "partner": p, "role": r} for u, p, r in members],
+    }
+    if matrix:
+        raw["matrix"] = matrix
+    return parse_config(raw, source="test-config", base_dir=base_dir)

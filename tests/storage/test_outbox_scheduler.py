@@ -1,4 +1,6 @@
-"""Outbox ordering and idempotent transaction ids; scheduled jobs rebuilt from the database."""
+"""Outbox ordering and idempotent transaction ids; scheduled jobs rebuilt from the database.
+
+Run on SQLite and PostgreSQL (the ``db_url`` fixture)."""
 
 from datetime import datetime, timedelta
 
@@ -12,11 +14,6 @@ from ess_bot.storage.models import OutboxMessage, ScheduledJob
 from tests.support import PARIS, Harness, Recorder
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=PARIS)
-
-
-@pytest.fixture
-def db_url(tmp_path):
-    return f"sqlite+aiosqlite:///{tmp_path}/t.db"
 
 
 async def test_outbox_keeps_order_and_resends_with_same_txn_id(db_url):

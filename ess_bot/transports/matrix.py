@@ -1,0 +1,454 @@
+"""The Matrix transport (matrix-nio): login, sync loop, event conversion, sending.
+
+Exactly-once rules, whatever happens to the bot or the homeserver:
+- our own sync token is stored in our database *after* the events of a sync were handled (nio's own
+  token is saved before callbacks run, so it is not used);
+- each handled event is recorded with its effect (see the dispatcher), so a redelivery is skipped;
+- a ``limited`` timeline is paged back with ``room_messages`` until known ground;
+- replies go through the outbox and carry a stable transaction id;
+- nothing is sent before the first sync; on the very first start, history is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import signal
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from aiohttp import ClientConnectionError
+from nio import (AsyncClient, AsyncClientConfig, ErrorResponse, JoinError, LoginResponse, MessageDirection,
+                 RoomMessagesError, RoomSendResponse, SyncError, SyncResponse, UploadResponse, WhoamiResponse)
+from nio.events import Event, InviteMemberEvent, MegolmEvent
+
+from ess_bot.app import App
+from ess_bot.clock import Clock
+from ess_bot.config import Config
+from ess_bot.framework.messages import Incoming, Outgoing
+from ess_bot.framework.outbox import SendError
+from ess_bot.storage.db import Database
+
+log = logging.getLogger(__name__)
+
+SYNC_TOKEN = "matrix.sync_token"
+WATERMARK = "matrix.room_ts:"      # + room id: origin_server_ts of the newest event seen in the room
+POLL_RESPONSE_TYPES = ("org.matrix.msc3381.poll.response", "m.poll.response")
+POLL_END_TYPES = ("org.matrix.msc3381.poll.end", "m.poll.end")
+PERMANENT_ERRORS = {"M_FORBIDDEN", "M_NOT_FOUND", "M_BAD_JSON", "M_NOT_JSON", "M_TOO_LARGE", "M_UNKNOWN"}
+
+
+class FatalMatrixError(Exception):
+    """A problem that retrying will not solve (bad credentials); the message is French."""
+
+
+@dataclass
+class Credentials:
+    user_id: str
+    device_id: str
+    access_token: str
+    homeserver: str
+
+    @classmethod
+    def load(cls, path: Path) -> "Credentials | None":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(**{k: data[k] for k in ("user_id", "device_id", "access_token", "homeserver")})
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.__dict__, indent=2), encoding="utf-8")
+        tmp.chmod(0o600)
+        tmp.replace(path)
+
+
+def to_incoming(event: Event, room_id: str, is_direct: bool) -> Incoming | None:
+    """A (decrypted) nio event → our transport-neutral Incoming, or None if the bot does not care."""
+    source: dict[str, Any] = getattr(event, "source", None) or {}
+    etype = source.get("type", "")
+    content = source.get("content") or {}
+    if not isinstance(content, dict):
+        return None
+    base = dict(event_id=source.get("event_id") or getattr(event, "event_id", ""), room_id=room_id,
+                sender=source.get("sender") or getattr(event, "sender", ""),
+                timestamp=datetime.fromtimestamp(source.get("origin_server_ts", 0) / 1000, timezone.utc),
+                is_direct=is_direct, content=content)
+    relates = content.get("m.relates_to") or {}
+    if not isinstance(relates, dict):
+        relates = {}
+    if etype == "m.room.message":
+        if relates.get("rel_type") == "m.replace":
+            return None  # edits are not new commands
+        body = content.get("body")
+        if not isinstance(body, str):
+            return None
+        thread_root = relates.get("event_id") if relates.get("rel_type") == "m.thread" else None
+        reply = relates.get("m.in_reply_to") or {}
+        return Incoming(kind="message", body=body, msgtype=str(content.get("msgtype", "m.text")),
+                        thread_root=thread_root, reply_to=reply.get("event_id") if isinstance(reply, dict) else None,
+                        **base)
+    if etype == "m.reaction":
+        if relates.get("rel_type") != "m.annotation":
+            return None
+        return Incoming(kind="reaction", relates_to=relates.get("event_id"), key=relates.get("key"), **base)
+    if etype == "m.room.redaction":
+        redacts = source.get("redacts") or content.get("redacts")
+        return Incoming(kind="redaction", relates_to=redacts, **base) if redacts else None
+    if etype in POLL_RESPONSE_TYPES:
+        body = content.get("org.matrix.msc3381.poll.response") or {}
+        answers = body.get("answers") if isinstance(body, dict) else None
+        if answers is None:
+            answers = content.get("m.selections", [])
+        if not isinstance(answers, list):
+            answers = []
+        return Incoming(kind="poll_response", relates_to=relates.get("event_id"),
+                        answers=tuple(str(a) for a in answers), **base)
+    if etype in POLL_END_TYPES:
+        return Incoming(kind="poll_end", relates_to=relates.get("event_id"), **base)
+    return None
+
+
+def build_content(out: Outgoing) -> tuple[str, dict[str, Any]]:
+    """The Matrix event type and content for an Outgoing (files are completed by the sender)."""
+    relation: dict[str, Any] = {}
+    if out.thread_root:
+        relation = {"rel_type": "m.thread", "event_id": out.thread_root, "is_falling_back": True,
+                    "m.in_reply_to": {"event_id": out.reply_to or out.thread_root}}
+    elif out.reply_to:
+        relation = {"m.in_reply_to": {"event_id": out.reply_to}}
+    if out.kind == "reaction":
+        return "m.reaction", {"m.relates_to": {"rel_type": "m.annotation", "event_id": out.reacts_to, "key": out.key}}
+    if out.kind in ("poll", "poll_end", "event"):
+        content = dict(out.extra)
+        return out.event_type or "m.room.message", content
+    mentions: dict[str, Any] = {"user_ids": list(out.mentions)} if out.mentions else {}
+    if out.mention_room:
+        mentions["room"] = True
+    if out.kind in ("file", "image"):
+        content = {"msgtype": "m.image" if out.kind == "image" else "m.file", "body": out.body or out.filename,
+                   "filename": out.filename, "info": {"mimetype": out.mimetype, "size": len(out.data or b"")},
+                   "m.mentions": mentions}
+    else:
+        content = {"msgtype": "m.text" if out.kind == "text" else "m.notice", "body": out.body,
+                   "m.mentions": mentions}
+        if out.html:
+            content.update({"format": "org.matrix.custom.html", "formatted_body": out.html})
+    if relation:
+        content["m.relates_to"] = relation
+    return "m.room.message", content
+
+
+class MatrixBot:
+    """The bot on a homeserver. ``start()`` returns once the first sync is done; ``stop()`` ends it."""
+
+    def __init__(self, config: Config, clock: Clock | None = None, db: Database | None = None,
+                 request_timeout: float = 60.0, backoff_max: float = 60.0):
+        self.config = config
+        self.clock = clock or Clock(config.bot.tz)
+        self.db = db or Database(config.database.url)
+        self.app = App(config, self.clock, self.db, transport="matrix")
+        self.store_path = Path(config.matrix.store_path)
+        self.backoff_max = backoff_max
+        client_config = AsyncClientConfig(max_limit_exceeded=None, max_timeouts=None, store_sync_tokens=False,
+                                          encryption_enabled=config.matrix.encryption,
+                                          request_timeout=request_timeout,
+                                          max_timeout_retry_wait_time=backoff_max)
+        self.store_path.mkdir(parents=True, exist_ok=True)
+        self.client = AsyncClient(config.matrix.homeserver, config.matrix.user_id, store_path=str(self.store_path),
+                                  config=client_config)
+        self.sender = self.app.outbox_sender(self._send)
+        self.first_sync = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._sync_filter: dict[str, Any] = {"room": {"timeline": {"limit": config.matrix.timeline_limit}}}
+        self.handled = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.app.prepare()
+        await self.login()
+        self._tasks.append(asyncio.create_task(self._sync_loop(), name="ess-bot-sync"))
+        waiter = asyncio.create_task(self.first_sync.wait())
+        done, _ = await asyncio.wait([waiter, self._tasks[0]], return_when=asyncio.FIRST_COMPLETED)
+        if self._tasks[0] in done:
+            waiter.cancel()
+            self._tasks[0].result()  # re-raise the failure
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._tasks.clear()
+        await self.client.close()
+        await self.app.close()
+
+    async def run_forever(self) -> None:
+        await self.start()
+        await asyncio.gather(*self._tasks)
+
+    # -- login -----------------------------------------------------------------------------------
+    @property
+    def _credentials_path(self) -> Path:
+        return self.store_path / "credentials.json"
+
+    async def login(self) -> None:
+        m = self.config.matrix
+        creds = Credentials.load(self._credentials_path)
+        if m.access_token:
+            self.client.access_token = m.access_token
+            who = await self.client.whoami()
+            if not isinstance(who, WhoamiResponse):
+                raise FatalMatrixError(f"Le jeton d'accès configuré est refusé par {m.homeserver} : {who}")
+            if who.user_id != m.user_id:
+                raise FatalMatrixError(f"Le jeton d'accès appartient à {who.user_id}, pas à {m.user_id} (matrix.user_id).")
+            self.client.restore_login(m.user_id, who.device_id, m.access_token)
+            Credentials(m.user_id, who.device_id, m.access_token, m.homeserver).save(self._credentials_path)
+        elif creds and creds.user_id == m.user_id and creds.homeserver == m.homeserver:
+            self.client.restore_login(creds.user_id, creds.device_id, creds.access_token)
+            who = await self.client.whoami()
+            if not isinstance(who, WhoamiResponse):
+                log.warning("stored access token refused (%s); logging in again with the password", who)
+                await self._password_login(device_id=creds.device_id)
+        else:
+            await self._password_login()
+        if self.client.should_upload_keys:
+            await self.client.keys_upload()
+        log.info("logged in as %s (device %s)", self.client.user_id, self.client.device_id)
+
+    async def _password_login(self, device_id: str | None = None) -> None:
+        m = self.config.matrix
+        if not m.password:
+            raise FatalMatrixError("Aucun mot de passe ni jeton d'accès valide : renseignez matrix.password "
+                                   "ou ESS_BOT_MATRIX_PASSWORD.")
+        if device_id:
+            self.client.device_id = device_id  # keep the same device, and so the E2EE keys
+        resp = await self.client.login(password=m.password, device_name=m.device_name)
+        if not isinstance(resp, LoginResponse):
+            raise FatalMatrixError(f"Connexion refusée par {m.homeserver} pour {m.user_id} : {resp}")
+        Credentials(resp.user_id, resp.device_id, resp.access_token, m.homeserver).save(self._credentials_path)
+
+    # -- sync loop -------------------------------------------------------------------------------
+    async def _sync_loop(self) -> None:
+        token = await self.db.get_state(SYNC_TOKEN)
+        first_start = token is None
+        delay = 1.0
+        while True:
+            try:
+                timeout = 0 if not self.first_sync.is_set() else self.config.matrix.sync_timeout_ms
+                resp = await self.client.sync(timeout=timeout, since=token, sync_filter=self._sync_filter,
+                                              full_state=True if not self.first_sync.is_set() else None)
+                if isinstance(resp, SyncError):
+                    if resp.status_code == "M_UNKNOWN_TOKEN":
+                        log.warning("access token no longer valid; logging in again")
+                        await self._password_login(device_id=self.client.device_id)
+                        continue
+                    raise ConnectionError(f"sync error: {resp.status_code} {resp.message}")
+                await self._key_maintenance()
+                await self._handle_sync(resp, skip_history=first_start and not self.first_sync.is_set())
+                token = resp.next_batch
+                await self.db.set_state(SYNC_TOKEN, token)
+                delay = 1.0
+                if not self.first_sync.is_set():
+                    await self._after_first_sync()
+            except asyncio.CancelledError:
+                raise
+            except FatalMatrixError:
+                raise
+            except (ConnectionError, ClientConnectionError, TimeoutError, asyncio.TimeoutError, OSError) as exc:
+                log.warning("homeserver unreachable (%s); retrying in %.0f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.backoff_max)
+
+    async def _after_first_sync(self) -> None:
+        self.first_sync.set()
+        self._tasks.append(asyncio.create_task(self.sender.run(self.backoff_max), name="ess-bot-outbox"))
+        await self.app.scheduler.start()
+        self.app.outbox_ready.set()
+        log.info("first sync done; %d rooms joined", len(self.client.rooms))
+
+    async def _key_maintenance(self) -> None:
+        if not self.client.olm:
+            return
+        tasks = [self.client.send_to_device_messages()]
+        if self.client.should_upload_keys:
+            tasks.append(self.client.keys_upload())
+        if self.client.should_query_keys:
+            tasks.append(self.client.keys_query())
+        if self.client.should_claim_keys:
+            tasks.append(self.client.keys_claim(self.client.get_users_for_key_claiming()))
+        for result in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(result, Exception):
+                log.warning("key maintenance: %s", result)
+
+    async def _handle_sync(self, resp: SyncResponse, skip_history: bool) -> None:
+        for room_id, info in resp.rooms.invite.items():
+            await self._on_invite(room_id, info.invite_state)
+        for room_id, info in resp.rooms.join.items():
+            events = list(info.timeline.events)
+            watermark = await self._watermark(room_id)
+            if skip_history:
+                await self._set_watermark(room_id, events)
+                continue
+            if info.timeline.limited and info.timeline.prev_batch:
+                events = await self._page_back(room_id, info.timeline.prev_batch, watermark) + events
+            room = self.client.rooms.get(room_id)
+            is_direct = room is not None and room.member_count <= 2 and not self._configured(room_id)
+            for event in self._after_own_join(events):
+                ts = (getattr(event, "source", {}) or {}).get("origin_server_ts", 0)
+                if watermark is not None and ts < watermark:
+                    continue
+                if isinstance(event, MegolmEvent):
+                    log.warning("could not decrypt %s in %s (session %s)", event.event_id, room_id, event.session_id)
+                    continue
+                incoming = to_incoming(event, room_id, is_direct)
+                if incoming is None or incoming.sender == self.client.user_id:
+                    continue
+                if await self.app.handle(incoming):
+                    self.handled += 1
+            await self._set_watermark(room_id, events)
+
+    def _configured(self, room_id: str) -> bool:
+        rooms = self.config.rooms
+        return room_id == rooms.coordination or room_id in rooms.announcements or \
+            self.config.partner_by_room(room_id) is not None
+
+    def _after_own_join(self, events: list[Event]) -> list[Event]:
+        """Drop what precedes our own join in this batch: history from before the bot was there."""
+        for i in range(len(events) - 1, -1, -1):
+            src = getattr(events[i], "source", {}) or {}
+            if src.get("type") == "m.room.member" and src.get("state_key") == self.client.user_id and \
+                    (src.get("content") or {}).get("membership") == "join" and \
+                    ((src.get("unsigned") or {}).get("prev_content") or {}).get("membership") != "join":
+                return events[i + 1:]
+        return events
+
+    async def _page_back(self, room_id: str, start: str, watermark: int | None) -> list[Event]:
+        """Fetch the events a limited sync skipped, back to the last one we saw (oldest first)."""
+        collected: list[Event] = []
+        token = start
+        for _ in range(200):  # at most 200 pages of 100: a bound, not a limit met in practice
+            resp = await self.client.room_messages(room_id, start=token, direction=MessageDirection.back, limit=100)
+            if isinstance(resp, RoomMessagesError):
+                log.warning("could not page back in %s: %s", room_id, resp)
+                break
+            stop = False
+            for event in resp.chunk:
+                src = getattr(event, "source", {}) or {}
+                if watermark is not None and src.get("origin_server_ts", 0) < watermark:
+                    stop = True
+                    break
+                collected.append(event)
+                if src.get("type") == "m.room.member" and src.get("state_key") == self.client.user_id \
+                        and (src.get("content") or {}).get("membership") == "join":
+                    stop = True
+                    break
+            if stop or not resp.chunk or not resp.end or resp.end == token:
+                break
+            token = resp.end
+        log.info("paged back %d events in %s after a limited sync", len(collected), room_id)
+        collected.reverse()
+        return collected
+
+    async def _watermark(self, room_id: str) -> int | None:
+        value = await self.db.get_state(WATERMARK + room_id)
+        return int(value) if value else None
+
+    async def _set_watermark(self, room_id: str, events: list[Event]) -> None:
+        stamps = [(getattr(e, "source", {}) or {}).get("origin_server_ts", 0) for e in events]
+        if stamps:
+            current = await self._watermark(room_id) or 0
+            newest = max(stamps)
+            if newest > current:
+                await self.db.set_state(WATERMARK + room_id, str(newest))
+
+    async def _on_invite(self, room_id: str, invite_state: list) -> None:
+        inviter = None
+        for event in invite_state:  # stripped state: nio's Invite*Event objects carry no ``source``
+            if isinstance(event, InviteMemberEvent) and event.state_key == self.client.user_id and \
+                    event.membership == "invite":
+                inviter = event.sender
+        if inviter is None:
+            return  # not an invite for us (for instance the echo of an invite we sent)
+        if not self.config.matrix.join_on_invite or self.config.member(inviter) is None:
+            log.info("declining invite to %s from %s (not a member of the network)", room_id, inviter)
+            await self.client.room_leave(room_id)
+            return
+        resp = await self.client.join(room_id)
+        if isinstance(resp, JoinError):
+            log.warning("could not join %s: %s", room_id, resp)
+        else:
+            log.info("joined %s on invite from %s", room_id, inviter)
+
+    # -- sending ---------------------------------------------------------------------------------
+    async def _send(self, out: Outgoing, txn_id: str) -> str:
+        try:
+            if out.kind == "redaction":
+                resp = await self.client.room_redact(out.room_id, out.reacts_to, reason=out.body or None, tx_id=txn_id)
+                return _event_id_or_raise(resp, getattr(resp, "event_id", None))
+            event_type, content = build_content(out)
+            if out.kind in ("file", "image"):
+                await self._attach_file(out, content)
+            resp = await self.client.room_send(out.room_id, event_type, content, tx_id=txn_id,
+                                               ignore_unverified_devices=True)
+            return _event_id_or_raise(resp, resp.event_id if isinstance(resp, RoomSendResponse) else None)
+        except SendError:
+            raise
+        except (ClientConnectionError, TimeoutError, asyncio.TimeoutError, OSError) as exc:
+            raise SendError(f"connection: {exc}", transient=True) from exc
+
+    async def _attach_file(self, out: Outgoing, content: dict[str, Any]) -> None:
+        room = self.client.rooms.get(out.room_id)
+        encrypt = bool(room and room.encrypted)
+        data = out.data or b""
+        resp, keys = await self.client.upload(io.BytesIO(data), content_type=out.mimetype or "application/octet-stream",
+                                              filename=out.filename, encrypt=encrypt, filesize=len(data))
+        if not isinstance(resp, UploadResponse):
+            _event_id_or_raise(resp, None)
+        if encrypt and keys:
+            content["file"] = {"url": resp.content_uri, **keys}
+        else:
+            content["url"] = resp.content_uri
+
+
+def _event_id_or_raise(resp: Any, event_id: str | None) -> str:
+    if event_id:
+        return event_id
+    code = getattr(resp, "status_code", None) or "?"
+    message = getattr(resp, "message", None) or str(resp)
+    transient = code not in PERMANENT_ERRORS
+    raise SendError(f"{code}: {message}", transient=transient)
+
+
+async def run_matrix_bot(config: Config) -> None:
+    """``ess-bot run``: start, run until SIGINT/SIGTERM, stop cleanly."""
+    bot = MatrixBot(config)
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stopping.set)
+        except NotImplementedError:  # pragma: no cover (Windows)
+            pass
+    runner = asyncio.create_task(bot.run_forever())
+    stopper = asyncio.create_task(stopping.wait())
+    try:
+        done, _ = await asyncio.wait([runner, stopper], return_when=asyncio.FIRST_COMPLETED)
+        if runner in done:
+            runner.result()
+    except FatalMatrixError as exc:
+        log.error("%s", exc)
+        raise SystemExit(f"Arrêt : {exc}") from None
+    finally:
+        runner.cancel()
+        stopper.cancel()
+        await bot.stop()
