@@ -361,8 +361,10 @@ class SynapseServer:
         from signedjson.key import generate_signing_key, write_signing_keys
 
         (self.tmpdir / "media_store").mkdir(exist_ok=True)
-        with open(self.tmpdir / "signing.key", "w") as f:
-            write_signing_keys(f, [generate_signing_key("a_test")])
+        key_path = self.tmpdir / "signing.key"
+        if not key_path.exists():  # keep the server's identity across a stop/start in the same dir
+            with open(key_path, "w") as f:
+                write_signing_keys(f, [generate_signing_key("a_test")])
         (self.tmpdir / "log.config.yaml").write_text(
             yaml.safe_dump(_log_config(self.log_path, self.log_level))
         )

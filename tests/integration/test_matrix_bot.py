@@ -123,8 +123,9 @@ async def test_restart_neither_replays_nor_loses_commands(bot_runner, make_user)
     assert is_reply_to(after)(reply), "a command was replayed after the restart"
 
 
-async def test_burst_sent_while_stopped_is_answered_exactly_once(bot_runner, make_user):
+async def test_burst_sent_while_stopped_is_answered_exactly_once(bot_runner, make_user, caplog):
     bot_runner.matrix_overrides = {"timeline_limit": 20}  # force limited syncs and paging back
+    caplog.set_level("INFO", logger="ess_bot")
     bot, alice, room = await setup_room(bot_runner, make_user)
     await bot_runner.stop()
     sent = [await alice.send_text(room, f"!ping {i}") for i in range(300)]
@@ -133,6 +134,7 @@ async def test_burst_sent_while_stopped_is_answered_exactly_once(bot_runner, mak
     targets = [r["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] for r in replies]
     assert sorted(targets) == sorted(sent)
     assert targets == sent  # answered in order
+    assert "paged back" in caplog.text  # the gap of the limited sync was fetched
     await assert_no_more_from(alice, room, bot_runner.user_id)
 
 
@@ -149,16 +151,42 @@ async def test_rate_limited_bot_retries_after_retry_after_ms(bot_runner, make_us
         await admin.request("DELETE", f"/_synapse/admin/v1/users/{bot_runner.user_id}/override_ratelimit")
 
 
-async def test_homeserver_outage_is_survived(bot_runner, make_user, synapse):
-    bot, alice, room = await setup_room(bot_runner, make_user)
-    synapse.pause()
+async def test_homeserver_down_then_back(tmp_path, caplog):
+    """A dedicated homeserver is stopped (connections refused) and restarted: the bot retries with
+    backoff, resumes, and answers the next command."""
+    from tests.harness import SynapseServer, TestUser, fresh_user
+    from tests.integration.conftest import BotRunner
+
+    hs = SynapseServer(tmpdir=tmp_path / "hs").start()
+    runner = None
+    alice = None
     try:
+        bot_id, _, _ = await hs.register_user_async(fresh_user("essbot"), password="pw")
+        alice_id, token, device = await hs.register_user_async(fresh_user("alice"))
+        runner = BotRunner(synapse=hs, workdir=tmp_path / "bot", user_id=bot_id, password="pw",
+                           members=[(alice_id, "bge-fc", "advisor")])
+        runner.workdir.mkdir()
+        await runner.start()
+        alice = TestUser(hs.base_url, alice_id, token, device)
+        await alice.start_listening()
+        room = await alice.create_room(name="Panne", invite=[bot_id])
+        await alice.wait_for(room, match(type="m.room.member", state_key=bot_id, membership="join"))
+        hs.stop()
         await asyncio.sleep(4)
+        assert "Timed out" in caplog.text or "unreachable" in caplog.text  # the bot noticed and retries
+        hs.start()
+        await alice.close()
+        alice = TestUser(hs.base_url, alice_id, token, device)
+        await alice.start_listening()
+        cmd = await alice.send_text(room, "!ping après la panne")
+        reply = await alice.wait_for(room, is_reply_to(cmd), timeout=60)
+        assert reply["content"]["body"].startswith("🏓 Pong")
     finally:
-        synapse.resume()
-    cmd = await alice.send_text(room, "!ping après la panne")
-    reply = await alice.wait_for(room, is_reply_to(cmd), timeout=60)
-    assert reply["content"]["body"].startswith("🏓 Pong")
+        if alice is not None:
+            await alice.close()
+        if runner is not None:
+            await runner.stop()
+        hs.stop()
 
 
 async def test_files_are_uploaded_and_sent(bot_runner, make_user):
