@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import uuid
 import json
 import re
 import sys
@@ -39,7 +40,7 @@ class ConsoleTransport:
         self.out = out
         self.err = err
         self._ids = itertools.count(1)
-        self._session = datetime.now().strftime("%Y%m%d%H%M%S%f")  # event ids unique across sessions
+        self._session = uuid.uuid4().hex[:12]  # event ids unique across sessions sharing a database
         self.sender_outbox = app.outbox_sender(self._send)
         labels = {room_id: key for key, room_id in app.config.room_keys().items()}
         self._room_labels = labels
