@@ -66,6 +66,7 @@ class MatrixSettings:
     sync_timeout_ms: int = 30000
     timeline_limit: int = 100
     join_on_invite: bool = True
+    broadcast_interval_ms: int = 1000
 
 
 @dataclass(frozen=True)
@@ -272,7 +273,8 @@ def parse_config(raw: dict, source: str = "", env: dict[str, str] | None = None,
 
     m = r.table(raw, "matrix")
     r.unknown(m, "matrix.", {"homeserver", "user_id", "password", "access_token", "device_name", "store_path",
-                             "encryption", "sync_timeout_ms", "timeline_limit", "join_on_invite"})
+                             "encryption", "sync_timeout_ms", "timeline_limit", "join_on_invite",
+                             "broadcast_interval_ms"})
     matrix = MatrixSettings(
         homeserver=r.get(m, "matrix.", "homeserver", str, ""),
         user_id=r.get(m, "matrix.", "user_id", str, ""),
@@ -284,6 +286,7 @@ def parse_config(raw: dict, source: str = "", env: dict[str, str] | None = None,
         sync_timeout_ms=r.get(m, "matrix.", "sync_timeout_ms", int, 30000),
         timeline_limit=r.get(m, "matrix.", "timeline_limit", int, 100),
         join_on_invite=r.get(m, "matrix.", "join_on_invite", bool, True),
+        broadcast_interval_ms=r.get(m, "matrix.", "broadcast_interval_ms", int, 1000),
     )
     if matrix.homeserver and not re.match(r"^https?://", matrix.homeserver):
         raise r.err("matrix.homeserver", f"doit commencer par https:// (reçu : {matrix.homeserver!r})")

@@ -40,10 +40,19 @@ class Queue:
     outgoing: list[Outgoing]
 
     def announce(self, room_id: str, markdown: str, *, mentions: list[str] | None = None,
-                 tag: str | None = None) -> Outgoing:
-        """An m.text that notifies (announcements, reminders), with explicit mentions."""
-        body, html = render_markdown(markdown)
-        out = Outgoing(room_id=room_id, kind="text", body=body, html=html, mentions=list(mentions or []), tag=tag)
+                 tag: str | None = None, html: str | None = None) -> Outgoing:
+        """An m.text that notifies (announcements, reminders), with explicit mentions; paced as a broadcast."""
+        body, rendered = render_markdown(markdown)
+        out = Outgoing(room_id=room_id, kind="text", body=body, html=html or rendered,
+                       mentions=list(mentions or []), tag=tag, paced=True)
+        self.outgoing.append(out)
+        return out
+
+    def announce_file(self, room_id: str, filename: str, data: bytes, mimetype: str, *,
+                      reply_to: str | None = None) -> Outgoing:
+        """A file that goes with an announcement (an ICS, say); paced as a broadcast."""
+        out = Outgoing(room_id=room_id, kind="file", body=filename, filename=filename, data=data, mimetype=mimetype,
+                       reply_to=reply_to, paced=True)
         self.outgoing.append(out)
         return out
 

@@ -52,6 +52,7 @@ class Outgoing:
     event_type: str | None = None      # for kind="event"/"poll": the raw Matrix event type
     extra: dict[str, Any] = field(default_factory=dict)  # raw content for polls and custom events
     tag: str | None = None             # lets domain code find the sent event id later
+    paced: bool = False                # broadcasts: spaced out so the homeserver never rate-limits them
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

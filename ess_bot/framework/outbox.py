@@ -35,8 +35,10 @@ SendFn = Callable[[Outgoing, str], Awaitable[str]]
 
 
 class OutboxSender:
-    def __init__(self, db: Database, clock: Clock, send: SendFn, ready: asyncio.Event):
+    def __init__(self, db: Database, clock: Clock, send: SendFn, ready: asyncio.Event, pace_seconds: float = 0.0):
         self.db = db
+        self.pace_seconds = pace_seconds
+        self._last_paced: float | None = None
         self.clock = clock
         self.send = send
         self.ready = ready
@@ -59,6 +61,8 @@ class OutboxSender:
             for row in rows:
                 out = Outgoing.from_payload(row.payload, row.data, row.tag)
                 await self._resolve_refs(out)
+                if out.paced:
+                    await self._pace()
                 try:
                     event_id = await self.send(out, f"essbot-{row.id}")
                 except SendError as exc:
@@ -84,6 +88,15 @@ class OutboxSender:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, backoff_max)
                 self.ready.set()
+
+    async def _pace(self) -> None:
+        """Space broadcasts out (real time: this is about the homeserver's rate limits)."""
+        loop = asyncio.get_running_loop()
+        if self._last_paced is not None and self.pace_seconds > 0:
+            wait = self._last_paced + self.pace_seconds - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        self._last_paced = loop.time()
 
     async def _resolve_refs(self, out: Outgoing) -> None:
         for attr in ("reacts_to", "reply_to", "thread_root"):

@@ -163,7 +163,7 @@ class MatrixBot:
         self.store_path.mkdir(parents=True, exist_ok=True)
         self.client = AsyncClient(config.matrix.homeserver, config.matrix.user_id, store_path=str(self.store_path),
                                   config=client_config)
-        self.sender = self.app.outbox_sender(self._send)
+        self.sender = self.app.outbox_sender(self._send, pace_seconds=config.matrix.broadcast_interval_ms / 1000)
         self.first_sync = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._sync_filter: dict[str, Any] = {"room": {"timeline": {"limit": config.matrix.timeline_limit}}}

@@ -108,3 +108,26 @@ async def test_job_missed_while_down_runs_at_start_marked_late(db_url):
         job = await s.scalar(select(ScheduledJob).where(ScheduledJob.key == "late"))
     assert job.status == "late" and job.done_at is not None
     await h2.close()
+
+
+async def test_broadcasts_are_paced_but_replies_are_not(db_url):
+    import asyncio
+    h = await Harness(db_url, NOW).start()
+    loop = asyncio.get_running_loop()
+    times: dict[str, float] = {}
+
+    async def timed(out, txn_id):
+        times[txn_id] = loop.time()
+        return "$ok"
+
+    async with h.app.db.sessions.begin() as s:
+        for i, paced in enumerate([True, True, False, True]):
+            s.add(OutboxMessage(room_id="!coord:test", payload=Outgoing(room_id="!coord:test", kind="text",
+                                                                       body=str(i), paced=paced).to_payload(),
+                                created_at=NOW, attempts=0))
+    await h.app.outbox_sender(timed, pace_seconds=0.3).drain()
+    t = [times[f"essbot-{i}"] for i in (1, 2, 3, 4)]
+    assert t[1] - t[0] >= 0.29          # second broadcast waited
+    assert t[2] - t[1] < 0.25           # a reply is not held back by the pacing
+    assert t[3] - t[1] >= 0.29          # third broadcast spaced from the previous broadcast
+    await h.close()

@@ -1,0 +1,69 @@
+"""iCalendar files for meetings, events and the calendar feed (RFC 5545, via ``icalendar``).
+
+One builder for every use: announcements (METHOD:PUBLISH), updates (higher SEQUENCE, same UID),
+cancellations (STATUS:CANCELLED) and the subscribable feed (no attendee names, ever).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone, tzinfo
+
+from icalendar import Calendar, Event
+
+PRODID = "-//ess-bot//Réseau ESS Bourgogne-Franche-Comté//FR"
+UID_DOMAIN = "ess-bot"
+
+
+@dataclass(frozen=True)
+class CalendarItem:
+    """One VEVENT. ``uid`` must stay the same across updates; ``sequence`` grows at each one."""
+
+    uid: str
+    title: str
+    start: datetime
+    end: datetime
+    location: str = ""
+    description: str = ""
+    url: str = ""
+    sequence: int = 0
+    cancelled: bool = False
+    categories: tuple[str, ...] = ()
+
+
+def make_uid(kind: str, ident: int | str) -> str:
+    """A stable UID such as ``meeting-12@ess-bot``."""
+    return f"{kind}-{ident}@{UID_DOMAIN}"
+
+
+def build_calendar(items: list[CalendarItem], tz: tzinfo, now: datetime, *, name: str | None = None,
+                   method: str = "PUBLISH") -> bytes:
+    """The ``.ics`` bytes for ``items``, start/end in ``tz`` with a matching VTIMEZONE."""
+    cal = Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", method)
+    if name:
+        cal.add("x-wr-calname", name)
+    stamp = now.astimezone(timezone.utc)
+    for item in items:
+        ev = Event()
+        ev.add("uid", item.uid)
+        ev.add("dtstamp", stamp)
+        ev.add("dtstart", item.start.astimezone(tz))
+        ev.add("dtend", item.end.astimezone(tz))
+        ev.add("summary", item.title)
+        ev.add("sequence", item.sequence)
+        ev.add("status", "CANCELLED" if item.cancelled else "CONFIRMED")
+        if item.location:
+            ev.add("location", item.location)
+        if item.description:
+            ev.add("description", item.description)
+        if item.url:
+            ev.add("url", item.url)
+        if item.categories:
+            ev.add("categories", list(item.categories))
+        cal.add_component(ev)
+    cal.add_missing_timezones()
+    return cal.to_ical()
