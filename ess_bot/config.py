@@ -112,6 +112,35 @@ class Permanence:
 
 
 @dataclass(frozen=True)
+class MeetingSettings:
+    per_year: int = 4                      # network gatherings a year (spacing of proposals)
+    reminder_days: tuple[int, ...] = (7, 1)  # reminders J-7 and J-1 before a fixed meeting
+    poll_reminder_days: int = 2            # remind non-voters this many days before the deadline
+    native_poll: bool = True               # also post a native Matrix poll (MSC3381)
+    default_duration_minutes: int = 180
+    default_location: str = "Besançon"
+    default_deadline_days: int = 14        # poll deadline when none is given
+    candidates: int = 4                    # dates proposed when n= is not given
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    reminder_days: tuple[int, ...] = (7, 1)
+    announce_in_partner_rooms: bool = True  # besides the announcement rooms
+    members_may_add: bool = True            # any member may announce their own partner's events
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    listen: str = ""                        # "127.0.0.1:8080"; empty = no HTTP endpoint
+    token: str = ""                         # required to read /agenda.ics
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.listen)
+
+
+@dataclass(frozen=True)
 class Config:
     bot: BotSettings = field(default_factory=BotSettings)
     matrix: MatrixSettings = field(default_factory=MatrixSettings)
@@ -120,6 +149,9 @@ class Config:
     partners: tuple[Partner, ...] = ()
     members: tuple[Member, ...] = ()
     permanences: tuple[Permanence, ...] = ()
+    meetings: MeetingSettings = field(default_factory=MeetingSettings)
+    events: EventSettings = field(default_factory=EventSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
     source: str = ""
     base_dir: Path = field(default_factory=Path.cwd)
 
@@ -254,7 +286,7 @@ def parse_config(raw: dict, source: str = "", env: dict[str, str] | None = None,
     env = {} if env is None else env
     r = _Reader(source or None)
     r.unknown(raw, "", {"bot", "matrix", "database", "rooms", "partners", "members", "permanences",
-                        "meetings", "events", "http", "reports"})
+                        "meetings", "events", "http"})
 
     b = r.table(raw, "bot")
     r.unknown(b, "bot.", {"command_prefix", "timezone", "display_name", "admin_contact"})
@@ -381,13 +413,74 @@ def parse_config(raw: dict, source: str = "", env: dict[str, str] | None = None,
         permanences.append(Permanence(partner=partner, town=town, weekday=weekday, hours=hours,
                                       address=r.get(pp, prefix, "address", str, ""), slots=slots))
 
+    meetings, events, http = _parse_meetings(r, raw), _parse_events(r, raw), _parse_http(r, raw, env)
+
     base = base_dir or Path.cwd()
     # relative paths (SQLite file, nio store) are relative to the configuration file's folder
     database = DatabaseSettings(url=_absolute_sqlite(database.url, base))
     if not Path(matrix.store_path).is_absolute():
         matrix = replace(matrix, store_path=str(base / matrix.store_path))
     return Config(bot=bot, matrix=matrix, database=database, rooms=rooms, partners=tuple(partners),
-                  members=tuple(members), permanences=tuple(permanences), source=source, base_dir=base)
+                  members=tuple(members), permanences=tuple(permanences), meetings=meetings, events=events,
+                  http=http, source=source, base_dir=base)
+
+
+def _days(r: _Reader, table: dict, prefix: str, key: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    values = r.get(table, prefix, key, list, list(default))
+    for i, v in enumerate(values):
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 365:
+            raise r.err(f"{prefix}{key}[{i}]", f"nombre de jours attendu (0 à 365), reçu : {v!r} (exemple : [7, 1])")
+    return tuple(sorted(set(values), reverse=True))
+
+
+def _positive(r: _Reader, table: dict, prefix: str, key: str, default: int, low: int = 1, high: int = 10_000) -> int:
+    value = r.get(table, prefix, key, int, default)
+    if not low <= value <= high:
+        raise r.err(f"{prefix}{key}", f"doit être compris entre {low} et {high}, reçu : {value}")
+    return value
+
+
+def _parse_meetings(r: _Reader, raw: dict) -> MeetingSettings:
+    t, p = r.table(raw, "meetings"), "meetings."
+    r.unknown(t, p, {"per_year", "reminder_days", "poll_reminder_days", "native_poll", "default_duration_minutes",
+                     "default_location", "default_deadline_days", "candidates"})
+    d = MeetingSettings()
+    return MeetingSettings(
+        per_year=_positive(r, t, p, "per_year", d.per_year, 1, 24),
+        reminder_days=_days(r, t, p, "reminder_days", d.reminder_days),
+        poll_reminder_days=_positive(r, t, p, "poll_reminder_days", d.poll_reminder_days, 0, 60),
+        native_poll=r.get(t, p, "native_poll", bool, d.native_poll),
+        default_duration_minutes=_positive(r, t, p, "default_duration_minutes", d.default_duration_minutes, 15, 24 * 60),
+        default_location=r.get(t, p, "default_location", str, d.default_location),
+        default_deadline_days=_positive(r, t, p, "default_deadline_days", d.default_deadline_days, 1, 180),
+        candidates=_positive(r, t, p, "candidates", d.candidates, 1, 20),
+    )
+
+
+def _parse_events(r: _Reader, raw: dict) -> EventSettings:
+    t, p = r.table(raw, "events"), "events."
+    r.unknown(t, p, {"reminder_days", "announce_in_partner_rooms", "members_may_add"})
+    d = EventSettings()
+    return EventSettings(
+        reminder_days=_days(r, t, p, "reminder_days", d.reminder_days),
+        announce_in_partner_rooms=r.get(t, p, "announce_in_partner_rooms", bool, d.announce_in_partner_rooms),
+        members_may_add=r.get(t, p, "members_may_add", bool, d.members_may_add),
+    )
+
+
+def _parse_http(r: _Reader, raw: dict, env: dict[str, str]) -> HttpSettings:
+    t, p = r.table(raw, "http"), "http."
+    r.unknown(t, p, {"listen", "token"})
+    listen = r.get(t, p, "listen", str, "")
+    token = env.get("ESS_BOT_HTTP_TOKEN") or r.get(t, p, "token", str, "")
+    if listen:
+        m = re.match(r"^(\[[0-9a-fA-F:]+\]|[\w.\-]+):(\d{1,5})$", listen)
+        if not m or not 0 < int(m.group(2)) < 65536:
+            raise r.err(f"{p}listen", f"adresse illisible : {listen!r} (exemple : \"127.0.0.1:8080\")")
+        if len(token) < 16:
+            raise r.err(f"{p}token", "un jeton d'au moins 16 caractères est obligatoire quand http.listen est "
+                                     "renseigné (ou la variable ESS_BOT_HTTP_TOKEN)")
+    return HttpSettings(listen=listen, token=token)
 
 
 def _absolute_sqlite(url: str, base: Path) -> str:

@@ -97,3 +97,19 @@ def test_room_keys_resolve():
     assert config.resolve_room("annonces") == "!annonces:test"
     assert config.resolve_room("!other:test") == "!other:test"
     assert config.resolve_room("nowhere") is None
+
+
+def test_meetings_events_http_sections():
+    data = raw('[meetings]\nper_year = 6\nreminder_days = [1, 7, 3]\n[events]\nmembers_may_add = false\n'
+               '[http]\nlisten = "127.0.0.1:8080"\ntoken = "0123456789abcdef"\n')
+    config = parse_config(data, source="c")
+    assert config.meetings.per_year == 6 and config.meetings.reminder_days == (7, 3, 1)
+    assert config.events.members_may_add is False and config.events.reminder_days == (7, 1)
+    assert config.http.enabled and config.http.listen == "127.0.0.1:8080"
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw('[http]\nlisten = "127.0.0.1:8080"\n'), source="c")
+    assert err.value.key == "http.token"
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw('[meetings]\nreminder_days = ["J-7"]\n'), source="c")
+    assert err.value.key == "meetings.reminder_days[0]" and "J-7" in err.value.message
+    assert not parse_config(raw(), source="c").http.enabled
