@@ -99,10 +99,16 @@ class OutboxSender:
         self._last_paced = loop.time()
 
     async def _resolve_refs(self, out: Outgoing) -> None:
+        """``tag:<tag>`` references → the event id of the (earlier, already sent) tagged message."""
         for attr in ("reacts_to", "reply_to", "thread_root"):
             value = getattr(out, attr)
             if isinstance(value, str) and value.startswith(TAG_REF):
                 setattr(out, attr, await self.event_id_for_tag(value[len(TAG_REF):]))
+        relation = out.extra.get("m.relates_to")
+        if isinstance(relation, dict):
+            target = relation.get("event_id")
+            if isinstance(target, str) and target.startswith(TAG_REF):
+                out.extra["m.relates_to"] = {**relation, "event_id": await self.event_id_for_tag(target[len(TAG_REF):])}
 
     async def event_id_for_tag(self, tag: str) -> str | None:
         async with self.db.sessions() as session:

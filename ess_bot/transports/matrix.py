@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 SYNC_TOKEN = "matrix.sync_token"
 WATERMARK = "matrix.room_ts:"      # + room id: origin_server_ts of the newest event seen in the room
 POLL_RESPONSE_TYPES = ("org.matrix.msc3381.poll.response", "m.poll.response")
+FILE_MSGTYPES = ("m.file", "m.image", "m.video", "m.audio")
 POLL_END_TYPES = ("org.matrix.msc3381.poll.end", "m.poll.end")
 PERMANENT_ERRORS = {"M_FORBIDDEN", "M_NOT_FOUND", "M_BAD_JSON", "M_NOT_JSON", "M_TOO_LARGE", "M_UNKNOWN"}
 
@@ -91,7 +92,8 @@ def to_incoming(event: Event, room_id: str, is_direct: bool) -> Incoming | None:
             return None
         thread_root = relates.get("event_id") if relates.get("rel_type") == "m.thread" else None
         reply = relates.get("m.in_reply_to") or {}
-        return Incoming(kind="message", body=body, msgtype=str(content.get("msgtype", "m.text")),
+        msgtype = str(content.get("msgtype", "m.text"))
+        return Incoming(kind="file" if msgtype in FILE_MSGTYPES else "message", body=body, msgtype=msgtype,
                         thread_root=thread_root, reply_to=reply.get("event_id") if isinstance(reply, dict) else None,
                         **base)
     if etype == "m.reaction":
@@ -397,7 +399,12 @@ class MatrixBot:
                 return _event_id_or_raise(resp, getattr(resp, "event_id", None))
             event_type, content = build_content(out)
             if out.kind in ("file", "image"):
-                await self._attach_file(out, content)
+                if out.data is None and ("url" in out.extra or "file" in out.extra):
+                    # re-sending a file already in the media repository: no new upload
+                    content.update({k: out.extra[k] for k in ("url", "file") if k in out.extra})
+                    content["info"] = out.extra.get("info") or {"mimetype": out.mimetype}
+                else:
+                    await self._attach_file(out, content)
             resp = await self.client.room_send(out.room_id, event_type, content, tx_id=txn_id,
                                                ignore_unverified_devices=True)
             return _event_id_or_raise(resp, resp.event_id if isinstance(resp, RoomSendResponse) else None)

@@ -131,3 +131,19 @@ async def test_broadcasts_are_paced_but_replies_are_not(db_url):
     assert t[2] - t[1] < 0.25           # a reply is not held back by the pacing
     assert t[3] - t[1] >= 0.29          # third broadcast spaced from the previous broadcast
     await h.close()
+
+
+async def test_relation_in_extra_resolves_tag(db_url):
+    h = await Harness(db_url, NOW).start()
+    async with h.app.db.sessions.begin() as s:
+        s.add(OutboxMessage(room_id="!c", payload=Outgoing(room_id="!c", kind="poll", event_type="x.poll.start",
+                                                          extra={"q": 1}).to_payload(), tag="meeting:1:poll",
+                            created_at=NOW, attempts=0))
+        s.add(OutboxMessage(room_id="!c", payload=Outgoing(room_id="!c", kind="poll_end", event_type="x.poll.end",
+                                                          extra={"m.relates_to": {"rel_type": "m.reference",
+                                                                                  "event_id": "tag:meeting:1:poll"}}
+                                                          ).to_payload(), created_at=NOW, attempts=0))
+    recorder = Recorder()
+    await h.app.outbox_sender(recorder).drain()
+    assert recorder.sent[1].extra["m.relates_to"] == {"rel_type": "m.reference", "event_id": "$sent-1"}
+    await h.close()
