@@ -123,21 +123,30 @@ class Dispatcher:
         except _Refused as refused:
             return await self._record_only(event, label, lambda ctx: ctx.reply(refused.message))
         except IntegrityError:
-            log.info("event %s was handled concurrently; skipped", event.event_id)
-            return False
+            if await self._already_processed(event.event_id):
+                log.info("event %s was handled concurrently; skipped", event.event_id)
+                return False
+            return await self._internal_error(event, label)
         except Exception:
-            reference = "E-" + secrets.token_hex(3).upper()
-            log.exception("internal error %s while handling %s in %s", reference, event.event_id, event.room_id)
-            if event.kind != "message":
-                return await self._record_only(event, label, lambda ctx: None)
-            return await self._record_only(event, label, lambda ctx: ctx.reply(
-                f"😕 Désolé, une erreur interne m'empêche de traiter cette demande (référence **{reference}**). "
-                "Rien n'a été enregistré. Vous pouvez réessayer dans un moment ; si cela persiste, "
-                "transmettez cette référence à l'administrateur du bot."))
+            return await self._internal_error(event, label)
         self.outbox_ready.set()
         if ctx.jobs_changed and self.on_jobs_changed is not None:
             await self.on_jobs_changed()
         return True
+
+    async def _already_processed(self, event_id: str) -> bool:
+        async with self.db.sessions() as session:
+            return await session.get(ProcessedEvent, event_id) is not None
+
+    async def _internal_error(self, event: Incoming, label: str | None) -> bool:
+        reference = "E-" + secrets.token_hex(3).upper()
+        log.exception("internal error %s while handling %s in %s", reference, event.event_id, event.room_id)
+        if event.kind != "message":
+            return await self._record_only(event, label, lambda ctx: None)
+        return await self._record_only(event, label, lambda ctx: ctx.reply(
+            f"😕 Désolé, une erreur interne m'empêche de traiter cette demande (référence **{reference}**). "
+            "Rien n'a été enregistré. Vous pouvez réessayer dans un moment ; si cela persiste, "
+            "transmettez cette référence à l'administrateur du bot."))
 
     async def _record_only(self, event: Incoming, label: str | None, make_reply) -> bool:
         try:

@@ -122,6 +122,7 @@ class OutboxSender:
             row.sent_at = self.clock.now()
             row.event_id = event_id
             row.attempts += 1
+            row.data = None  # file bytes were only needed until the homeserver had them
 
     async def _failed(self, row_id: int, error: str, transient: bool) -> None:
         async with self.db.sessions.begin() as session:

@@ -270,6 +270,12 @@ class MatrixBot:
                 log.warning("homeserver unreachable (%s); retrying in %.0f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.backoff_max)
+            except Exception:
+                # e.g. the database is briefly unavailable: the sync token was not advanced, so the same
+                # events come again and the processed-event records keep them from being applied twice
+                log.exception("sync round failed; retrying in %.0f s", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.backoff_max)
 
     async def _after_first_sync(self) -> None:
         self.first_sync.set()

@@ -125,3 +125,15 @@ async def test_ping_uptime_follows_the_clock(h):
     h.clock.advance(timedelta(hours=2, minutes=5))
     [reply] = await h.say("!ping")
     assert "en service depuis 2 h 05" in reply.body
+
+
+async def test_a_database_constraint_error_in_a_handler_is_not_silently_dropped(h):
+    from sqlalchemy import insert
+    from ess_bot.storage.models import BotState
+
+    async def clash(ctx, args):
+        await ctx.session.execute(insert(BotState).values(key="k", value="1"))
+        await ctx.session.execute(insert(BotState).values(key="k", value="2"))
+    h.app.registry.add(Command(name="clash", handler=clash, group="Test", summary="s", usage="!clash"))
+    [reply] = await h.say("!clash")
+    assert "erreur interne" in reply.body
