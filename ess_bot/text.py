@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
+from dataclasses import dataclass
 
 _TYPO = str.maketrans({
     "«": '"', "»": '"', "“": '"', "”": '"', "„": '"', "‟": '"',
@@ -17,10 +18,12 @@ _TYPO = str.maketrans({
 
 def normalize(text: str) -> str:
     """Typographic quotes → ASCII quotes, exotic spaces → spaces, NFC; trims."""
-    text = unicodedata.normalize("NFC", text).translate(_TYPO)
-    # « texte » gives '" texte "' : drop the spaces French typography puts inside guillemets
-    text = re.sub(r'"\s+([^"]*?)\s+"', r'"\1"', text)
-    return text.strip()
+    text = unicodedata.normalize("NFC", text)
+    # « texte » → "texte": drop the spaces French typography puts inside guillemets — only there, as
+    # a pattern on ASCII quotes would also eat the spaces *between* two quoted parts ("a" x "b").
+    text = re.sub(r"«\s*", "«", text)
+    text = re.sub(r"\s*»", "»", text)
+    return text.translate(_TYPO).strip()
 
 
 def fold(text: str) -> str:
@@ -33,37 +36,50 @@ class TokenizeError(ValueError):
     pass
 
 
-def tokenize(text: str) -> list[str]:
-    """Split on spaces, keeping "quoted parts" together (quotes removed).
+@dataclass(frozen=True)
+class Token:
+    """One argument. ``quoted`` when it was written between quotes ("Café culturel Pixel")."""
 
-    ``key="a b"`` stays one token ``key=a b``. An unclosed quote raises TokenizeError.
-    """
-    tokens: list[str] = []
+    text: str
+    quoted: bool = False
+
+
+def tokenize_quoted(text: str) -> list[Token]:
+    """Split on spaces, keeping "quoted parts" together (quotes removed), remembering which tokens
+    began with a quote. ``key="a b"`` stays one unquoted token ``key=a b``. An unclosed quote raises
+    TokenizeError."""
+    tokens: list[Token] = []
     buf: list[str] = []
-    quote: str | None = None
+    in_quote = False
     in_token = False
+    starts_quoted = False
     for ch in text:
-        if quote:
-            if ch == quote:
-                quote = None
+        if in_quote:
+            if ch == '"':
+                in_quote = False
             else:
                 buf.append(ch)
             continue
         if ch == '"':
-            quote = ch
-            in_token = True
+            starts_quoted = starts_quoted or not in_token
+            in_quote = in_token = True
         elif ch.isspace():
             if in_token:
-                tokens.append("".join(buf))
-                buf, in_token = [], False
+                tokens.append(Token("".join(buf), starts_quoted))
+                buf, in_token, starts_quoted = [], False, False
         else:
             buf.append(ch)
             in_token = True
-    if quote:
+    if in_quote:
         raise TokenizeError(text)
     if in_token:
-        tokens.append("".join(buf))
+        tokens.append(Token("".join(buf), starts_quoted))
     return tokens
+
+
+def tokenize(text: str) -> list[str]:
+    """The texts of :func:`tokenize_quoted`."""
+    return [t.text for t in tokenize_quoted(text)]
 
 
 def closest(word: str, candidates: list[str], cutoff: float = 0.6) -> str | None:

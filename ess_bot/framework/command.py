@@ -104,7 +104,7 @@ class Registry:
     def add(self, cmd: Command) -> None:
         for n in cmd.names():
             key = fold(n)
-            if key in self._by_name:
+            if key in self._by_name and self._by_name[key] is not cmd:
                 raise ValueError(f"command name {n!r} declared twice")
             self._by_name[key] = cmd
         self._commands.append(cmd)

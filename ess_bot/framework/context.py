@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ess_bot.config import Config, Member
 from ess_bot.clock import Clock
 from ess_bot.framework.messages import Incoming, Outgoing, render_markdown
+from ess_bot.text import Token
 
 if TYPE_CHECKING:
     from ess_bot.framework.command import Command, Registry
@@ -74,6 +75,7 @@ class Context(Queue):
     command: "Command | None" = None
     outgoing: list[Outgoing] = field(default_factory=list)
     jobs_changed: bool = False
+    tokens: list[Token] = field(default_factory=list)  # the handler's args with their quoting
 
     def schedule(self, kind: str, run_at: datetime, payload: dict | None = None, key: str | None = None):
         """Add a scheduled job in this command's transaction."""

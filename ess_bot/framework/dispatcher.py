@@ -23,7 +23,7 @@ from ess_bot.framework.context import Context, Runtime, UserError
 from ess_bot.framework.messages import Incoming, Outgoing
 from ess_bot.storage.db import Database
 from ess_bot.storage.models import OutboxMessage, ProcessedEvent
-from ess_bot.text import TokenizeError, normalize, tokenize
+from ess_bot.text import Token, TokenizeError, normalize, tokenize_quoted
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ class ParsedCommand:
     name: str
     args: list[str]
     raw_args: str
+    tokens: tuple[Token, ...] = ()  # the args with their quoting
 
 
 def parse_command(body: str, prefix: str) -> ParsedCommand | None:
@@ -57,7 +58,8 @@ def parse_command(body: str, prefix: str) -> ParsedCommand | None:
     parts = rest.split(None, 1)
     name = parts[0]
     raw_args = parts[1] if len(parts) > 1 else ""
-    return ParsedCommand(name=name, args=tokenize(raw_args), raw_args=raw_args)
+    tokens = tokenize_quoted(raw_args)
+    return ParsedCommand(name=name, args=[t.text for t in tokens], raw_args=raw_args, tokens=tuple(tokens))
 
 
 class Dispatcher:
@@ -198,7 +200,9 @@ class Dispatcher:
             raise UserError(f"La commande `{p}{cmd.name}` n'est pas disponible "
                             f"{ROOM_KIND_LABELS[ctx.room_kind]}. Utilisez-la {self._where_text(cmd)}.")
         args = list(parsed.args)
-        sub = cmd.find_sub(args[0]) if args else None
+        # a quoted first word is a value ("liste" as a label), never a subcommand
+        sub = cmd.find_sub(args[0]) if args and not parsed.tokens[0].quoted else None
+        ctx.tokens = list(parsed.tokens[1:] if sub else parsed.tokens)
         required = sub.role if sub else cmd.role
         if not role_allows(ctx.role, required):
             what = f"`{p}{cmd.name} {sub.name}`" if sub else f"`{p}{cmd.name}`"

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from ess_bot.clock import Clock
 from ess_bot.config import Config
+from ess_bot.parsing import DateParser
+from ess_bot.services.accompaniments import AccompanimentService
 
 
 @dataclass
@@ -14,7 +16,10 @@ class Services:
 
     config: Config
     clock: Clock
+    dates: DateParser
+    accompaniments: AccompanimentService
 
 
 def build_services(config: Config, clock: Clock) -> Services:
-    return Services(config=config, clock=clock)
+    return Services(config=config, clock=clock, dates=DateParser(clock.tz),
+                    accompaniments=AccompanimentService(config, clock))

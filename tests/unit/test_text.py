@@ -46,3 +46,14 @@ def test_parse_command_never_fails_unexpectedly(text):
         parse_command(text, "!")
     except TokenizeError:
         pass
+
+
+def test_tokenize_quoted_remembers_quotes():
+    from ess_bot.text import Token, tokenize_quoted
+    assert tokenize_quoted('"Café culturel" ante 2h "note" x="a b"') == [
+        Token("Café culturel", True), Token("ante"), Token("2h"), Token("note", True), Token("x=a b")]
+
+
+def test_quoted_first_word_is_not_a_subcommand():
+    cmd = parse_command('!suivi "liste" émergence', "!")
+    assert cmd.tokens[0].quoted and cmd.args == ["liste", "émergence"]

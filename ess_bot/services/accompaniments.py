@@ -1,0 +1,761 @@
+"""Projects and their accompaniment: the domain rules, independent of any chat.
+
+Typed inputs in, typed views out; every method takes the caller's AsyncSession (the command's
+transaction) and the acting :class:`Actor`. Failures raise :class:`AccompanimentError` subclasses
+whose ``message`` is a French sentence (without command syntax: the chat layer adds examples).
+
+Visibility: coordinators and admins see every project; an advisor sees the projects held by their
+partner and those referred to their partner once the referral was accepted. Records (accompaniments)
+may be changed or cancelled only by their author or a coordinator/admin.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from decimal import Decimal
+from random import Random
+from typing import Any
+
+from sqlalchemy import and_, case, exists, func, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from ess_bot.clock import Clock
+from ess_bot.config import Config, role_allows
+from ess_bot.formatting import date_fr
+from ess_bot.parsing import (DURATION_MAX, ParseError, PersonalDataError, check_note, check_personal_data,
+                             clean_text, new_project_code, parse_project_code, quote)
+from ess_bot.storage.accompaniments import (Accompaniment, AccompanimentTheme, Project, ProjectOutcome,
+                                            Referral)
+from ess_bot.text import fold
+from ess_bot.vocabulary import (AGE_BANDS, DEPARTMENT_LIST, EMPLOYMENT_STATUSES, ESUS, FRR, GENDERS, LABEL_MAX,
+                                LEGAL_FORMS, MINIMA, MODALITIES, NATURES, NOTE_MAX, OUTCOMES, PHASES, QPV,
+                                THEMES, ChoiceList)
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+class AccompanimentError(Exception):
+    """A domain rule refused the request. ``message`` is French and meant for the person."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(AccompanimentError):
+    pass
+
+
+class Forbidden(AccompanimentError):
+    pass
+
+
+class Invalid(AccompanimentError):
+    pass
+
+
+class Conflict(AccompanimentError):
+    pass
+
+
+class PersonalDataRefused(Invalid):
+    """Free text (label, note, reason) holding an e-mail address or a phone number (RGPD)."""
+
+
+class Ambiguous(AccompanimentError):
+    def __init__(self, message: str, candidates: list["ProjectRef"]):
+        super().__init__(message)
+        self.candidates = candidates
+
+
+# -- inputs ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a member of the network (user id, partner slug, role)."""
+
+    user_id: str
+    partner: str
+    role: str = "advisor"
+
+    @property
+    def sees_all(self) -> bool:
+        return role_allows(self.role, "coordinator")
+
+
+@dataclass(frozen=True)
+class NewProject:
+    label: str
+    department: str
+    nature: str = "creation"
+    legal_form: str = "nsp"
+    collective: bool = False
+    esus: str = "non"
+
+
+@dataclass(frozen=True)
+class ProjectChanges:
+    """Fields to change; None leaves a field as it is."""
+
+    label: str | None = None
+    department: str | None = None
+    nature: str | None = None
+    legal_form: str | None = None
+    collective: bool | None = None
+    esus: str | None = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The holder's profile, bands only. None means "not recorded" (None in changes: unchanged)."""
+
+    gender: str | None = None
+    age_band: str | None = None
+    employment_status: str | None = None
+    minima: str | None = None
+    qpv: str | None = None
+    frr: str | None = None
+
+    def is_empty(self) -> bool:
+        return all(getattr(self, f.name) is None for f in fields(self))
+
+
+PROFILE_LISTS: dict[str, ChoiceList] = {"gender": GENDERS, "age_band": AGE_BANDS,
+                                        "employment_status": EMPLOYMENT_STATUSES, "minima": MINIMA,
+                                        "qpv": QPV, "frr": FRR}
+
+
+@dataclass(frozen=True)
+class NewAccompaniment:
+    project: str                    # code (or label: resolved like find_project)
+    date: date
+    phase: str
+    duration_minutes: int
+    modality: str = "individuel"
+    themes: tuple[str, ...] = ()
+    note: str | None = None
+    source_event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class AccompanimentChanges:
+    """Fields to change; None leaves a field as it is. ``note=""`` or ``themes=()`` clears."""
+
+    project: str | None = None
+    date: date | None = None
+    phase: str | None = None
+    modality: str | None = None
+    duration_minutes: int | None = None
+    themes: tuple[str, ...] | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class NewOutcome:
+    outcome: str                    # creation | abandon | reorientation | report
+    date: date
+    legal_form: str | None = None
+    jobs_fte: Decimal | None = None
+
+
+# -- outputs -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProjectRef:
+    code: str
+    label: str
+    partner: str
+
+
+@dataclass(frozen=True)
+class OutcomeView:
+    outcome: str
+    date: date
+    legal_form: str | None
+    jobs_fte: Decimal | None
+    partner: str
+    recorded_by: str
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class ProjectView:
+    id: int
+    code: str
+    label: str
+    partner: str
+    department: str
+    nature: str
+    legal_form: str
+    collective: bool
+    esus: str
+    created_at: datetime
+    created_by: str
+    profile: Profile
+    outcome: OutcomeView | None = None
+
+    @property
+    def ref(self) -> ProjectRef:
+        return ProjectRef(self.code, self.label, self.partner)
+
+
+@dataclass(frozen=True)
+class ProjectSummary:
+    code: str
+    label: str
+    partner: str
+    department: str
+    nature: str
+    sessions: int
+    minutes: int
+    last_date: date | None
+    outcome: str | None
+
+
+@dataclass(frozen=True)
+class AccompanimentView:
+    id: int
+    project_code: str
+    project_label: str
+    advisor: str
+    partner: str
+    date: date
+    phase: str
+    modality: str
+    duration_minutes: int
+    themes: tuple[str, ...]
+    note: str | None
+    cancelled: bool
+    cancelled_at: datetime | None
+    cancelled_by: str | None
+    created_at: datetime
+    source_event_id: str | None
+
+
+@dataclass(frozen=True)
+class ReferralView:
+    id: int
+    project_code: str
+    project_label: str
+    project_partner: str
+    from_partner: str
+    to_partner: str
+    date: date
+    note: str | None
+    status: str
+    created_by: str
+    decided_by: str | None
+    decided_at: datetime | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class PartnerTotal:
+    partner: str
+    sessions: int
+    minutes: int
+
+
+@dataclass(frozen=True)
+class ProjectHistory:
+    project: ProjectView
+    accompaniments: list[AccompanimentView]
+    referrals: list[ReferralView]
+    totals: list[PartnerTotal]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One changed field, for the echo: (field name, before, after) as stored keys/values."""
+
+    name: str
+    before: Any
+    after: Any
+
+
+# -- the service -------------------------------------------------------------------------------
+
+
+class AccompanimentService:
+    """Projects, accompaniments, referrals and outcomes. One instance per bot, stateless."""
+
+    def __init__(self, config: Config, clock: Clock, rng: Random | None = None):
+        self.config = config
+        self.clock = clock
+        self.rng = rng  # None: secrets (tests may pass a seeded Random)
+
+    # -- helpers -----------------------------------------------------------------------------
+    def partner_name(self, slug: str) -> str:
+        p = self.config.partner(slug)
+        return p.name if p else slug
+
+    def _visible(self, actor: Actor) -> ColumnElement[bool]:
+        """SQL: the projects ``actor`` may see."""
+        if actor.sees_all:
+            return true()
+        accepted = exists().where(Referral.project_id == Project.id, Referral.to_partner == actor.partner,
+                                  Referral.status == "acceptee")
+        return or_(Project.partner == actor.partner, accepted)
+
+    @staticmethod
+    def _check_key(clist: ChoiceList, value: str | None, *, optional: bool = False) -> None:
+        if value is None and optional:
+            return
+        if value not in clist.keys():
+            raise Invalid(f"Valeur inconnue pour {clist.name} : {quote(str(value))}. "
+                          f"Valeurs possibles : {', '.join(clist.labels())}.")
+
+    def _check_label(self, label: str) -> str:
+        label = clean_text(label)
+        if not label:
+            raise Invalid("Le nom du projet est vide.")
+        if len(label) > LABEL_MAX or len(fold(label)) > 80:
+            raise Invalid(f"Nom de projet trop long ({len(label)} caractères, {LABEL_MAX} au plus) : "
+                          f"{quote(label)}. Un nom court suffit, par exemple « Café culturel Pixel ».")
+        if parse_project_code(label) is not None:
+            raise Invalid(f"{quote(label)} ressemble à un code de projet : choisissez un nom parlant.")
+        try:
+            check_personal_data(label, "le nom du projet")
+        except PersonalDataError as exc:
+            raise PersonalDataRefused(exc.message) from None
+        return label
+
+    def _check_note(self, note: str | None, what: str = "la note") -> str | None:
+        if note is None:
+            return None
+        try:
+            return check_note(note, what, NOTE_MAX) or None
+        except PersonalDataError as exc:
+            raise PersonalDataRefused(exc.message) from None
+        except ParseError as exc:
+            raise Invalid(exc.message) from None
+
+    def _check_date(self, d: date) -> None:
+        today = self.clock.today()
+        if d > today:
+            raise Invalid(f"La date du {date_fr(d)} est dans le futur : on n'enregistre que ce qui a déjà eu lieu.")
+        if d.year < 2000:
+            raise Invalid(f"Date trop ancienne : {date_fr(d)}.")
+
+    @staticmethod
+    def _check_duration(minutes: int) -> None:
+        if not 1 <= minutes <= DURATION_MAX:
+            raise Invalid(f"Durée impossible : {minutes} minutes (entre 1 minute et 12 heures).")
+
+    def _check_partner(self, slug: str) -> None:
+        if self.config.partner(slug) is None:
+            raise Invalid(f"Partenaire inconnu : {quote(slug)}.")
+
+    # -- projects ----------------------------------------------------------------------------
+    async def create_project(self, session: AsyncSession, actor: Actor, new: NewProject) -> ProjectView:
+        label = self._check_label(new.label)
+        self._check_key(DEPARTMENT_LIST, new.department)
+        self._check_key(NATURES, new.nature)
+        self._check_key(LEGAL_FORMS, new.legal_form)
+        self._check_key(ESUS, new.esus)
+        self._check_partner(actor.partner)
+        key = fold(label)
+        same = await session.scalar(select(Project.code).where(Project.partner == actor.partner,
+                                                               Project.label_key == key).limit(1))
+        if same is not None:
+            raise Conflict(f"Votre structure suit déjà un projet nommé {quote(label)} ({same}). "
+                           "Choisissez un autre nom, ou utilisez ce code.")
+        code = await self._unique_code(session)
+        now = self.clock.now()
+        row = Project(code=code, label=label, label_key=key, partner=actor.partner, department=new.department,
+                      nature=new.nature, legal_form=new.legal_form, collective=bool(new.collective),
+                      esus=new.esus, created_at=now, created_by=actor.user_id)
+        session.add(row)
+        await session.flush()
+        return self._project_view(row, None)
+
+    async def _unique_code(self, session: AsyncSession) -> str:
+        for _ in range(50):
+            code = new_project_code(self.rng)
+            if await session.scalar(select(Project.id).where(Project.code == code)) is None:
+                return code
+        raise Conflict("Impossible de trouver un code de projet libre ; réessayez.")  # pragma: no cover
+
+    async def _project_row(self, session: AsyncSession, actor: Actor, ref: str) -> Project:
+        """The visible project a code or a label names (NotFound / Ambiguous otherwise)."""
+        ref = clean_text(ref)
+        code = parse_project_code(ref)
+        visible = self._visible(actor)
+        if code is not None:
+            row = await session.scalar(select(Project).where(Project.code == code, visible))
+            if row is None:
+                raise NotFound(f"Aucun projet {code} parmi ceux que vous pouvez consulter (le code est-il exact ? "
+                               "Un projet d'une autre structure n'est visible qu'après une orientation acceptée).")
+            return row
+        key = fold(re.sub(r"\s+", " ", ref)).strip()
+        if not key:
+            raise NotFound("Projet non précisé.")
+        rows = (await session.scalars(select(Project).where(visible, Project.label_key == key)
+                                      .order_by(Project.id).limit(6))).all()
+        if not rows:
+            rows = (await session.scalars(select(Project).where(visible, Project.label_key.contains(key, autoescape=True))
+                                          .order_by(Project.id).limit(6))).all()
+        if not rows and " " in key:  # "café pixel" for "Café culturel Pixel": every word starts a word
+            words = [or_(Project.label_key.startswith(w, autoescape=True),
+                         Project.label_key.contains(" " + w, autoescape=True)) for w in key.split(" ")]
+            rows = (await session.scalars(select(Project).where(visible, *words).order_by(Project.id).limit(6))).all()
+        if len(rows) == 1:
+            return rows[0]
+        if not rows:
+            raise NotFound(f"Aucun projet ne correspond à {quote(ref)} parmi ceux que vous pouvez consulter.")
+        refs = [ProjectRef(r.code, r.label, r.partner) for r in rows]
+        names = ", ".join(f"{r.label} ({r.code})" for r in refs)
+        raise Ambiguous(f"Plusieurs projets correspondent à {quote(ref)} : {names}. Utilisez le code du projet.", refs)
+
+    async def find_project(self, session: AsyncSession, actor: Actor, ref: str) -> ProjectView:
+        """A visible project by code (``P-7K3Q``) or by an unambiguous part of its label (``Pixel``)."""
+        row = await self._project_row(session, actor, ref)
+        return self._project_view(row, await self._outcome_row(session, row.id))
+
+    async def list_projects(self, session: AsyncSession, actor: Actor, limit: int = 20) -> list[ProjectSummary]:
+        """Visible projects with their number of sessions, hours and last date, most recent first."""
+        live = and_(Accompaniment.project_id == Project.id, Accompaniment.cancelled.is_(False))
+        sessions = func.count(Accompaniment.id)
+        minutes = func.coalesce(func.sum(Accompaniment.duration_minutes), 0)
+        last = func.max(Accompaniment.date)
+        stmt = (select(Project.code, Project.label, Project.partner, Project.department, Project.nature,
+                       sessions, minutes, last, ProjectOutcome.outcome)
+                .select_from(Project).outerjoin(Accompaniment, live)
+                .outerjoin(ProjectOutcome, ProjectOutcome.project_id == Project.id)
+                .where(self._visible(actor))
+                .group_by(Project.id, Project.code, Project.label, Project.partner, Project.department,
+                          Project.nature, ProjectOutcome.outcome)
+                .order_by(case((last.is_(None), 1), else_=0), last.desc(), Project.id.desc())
+                .limit(limit))
+        rows = (await session.execute(stmt)).all()
+        return [ProjectSummary(code=r[0], label=r[1], partner=r[2], department=r[3], nature=r[4],
+                               sessions=int(r[5]), minutes=int(r[6]), last_date=r[7], outcome=r[8]) for r in rows]
+
+    async def update_project(self, session: AsyncSession, actor: Actor, ref: str,
+                             changes: ProjectChanges) -> tuple[ProjectView, list[Change]]:
+        row = await self._project_row(session, actor, ref)
+        done: list[Change] = []
+        if changes.label is not None:
+            label = self._check_label(changes.label)
+            key = fold(label)
+            if key != row.label_key:
+                same = await session.scalar(select(Project.code).where(Project.partner == row.partner,
+                                                                       Project.label_key == key,
+                                                                       Project.id != row.id).limit(1))
+                if same is not None:
+                    raise Conflict(f"Un autre projet s'appelle déjà {quote(label)} ({same}).")
+            if label != row.label:
+                done.append(Change("label", row.label, label))
+                row.label, row.label_key = label, key
+        checks = (("department", DEPARTMENT_LIST), ("nature", NATURES), ("legal_form", LEGAL_FORMS), ("esus", ESUS))
+        for name, clist in checks:
+            value = getattr(changes, name)
+            if value is None:
+                continue
+            self._check_key(clist, value)
+            if value != getattr(row, name):
+                done.append(Change(name, getattr(row, name), value))
+                setattr(row, name, value)
+        if changes.collective is not None and bool(changes.collective) != row.collective:
+            done.append(Change("collective", row.collective, bool(changes.collective)))
+            row.collective = bool(changes.collective)
+        if done:
+            row.updated_at, row.updated_by = self.clock.now(), actor.user_id
+        return self._project_view(row, await self._outcome_row(session, row.id)), done
+
+    async def set_profile(self, session: AsyncSession, actor: Actor, ref: str,
+                          profile: Profile) -> tuple[ProjectView, list[Change]]:
+        """Record the holder's profile bands given in ``profile`` (None fields are left unchanged)."""
+        row = await self._project_row(session, actor, ref)
+        done: list[Change] = []
+        for name, clist in PROFILE_LISTS.items():
+            value = getattr(profile, name)
+            if value is None:
+                continue
+            self._check_key(clist, value)
+            if value != getattr(row, name):
+                done.append(Change(name, getattr(row, name), value))
+                setattr(row, name, value)
+        if done:
+            row.updated_at, row.updated_by = self.clock.now(), actor.user_id
+        return self._project_view(row, await self._outcome_row(session, row.id)), done
+
+    # -- accompaniments ----------------------------------------------------------------------
+    async def log_accompaniment(self, session: AsyncSession, actor: Actor,
+                                new: NewAccompaniment) -> AccompanimentView:
+        project = await self._project_row(session, actor, new.project)
+        self._check_date(new.date)
+        self._check_key(PHASES, new.phase)
+        self._check_key(MODALITIES, new.modality)
+        self._check_duration(new.duration_minutes)
+        themes = self._check_themes(new.themes)
+        note = self._check_note(new.note)
+        self._check_partner(actor.partner)
+        row = Accompaniment(project_id=project.id, advisor=actor.user_id, partner=actor.partner, date=new.date,
+                            phase=new.phase, modality=new.modality, duration_minutes=new.duration_minutes,
+                            note=note, source_event_id=new.source_event_id, cancelled=False,
+                            created_at=self.clock.now())
+        session.add(row)
+        await session.flush()
+        for theme in themes:
+            session.add(AccompanimentTheme(accompaniment_id=row.id, theme=theme))
+        return self._accompaniment_view(row, project, themes)
+
+    def _check_themes(self, themes: tuple[str, ...]) -> tuple[str, ...]:
+        for theme in themes:
+            self._check_key(THEMES, theme)
+        return tuple(key for key in THEMES.keys() if key in themes)  # vocabulary order, no duplicates
+
+    async def list_own(self, session: AsyncSession, actor: Actor, limit: int = 10) -> list[AccompanimentView]:
+        """The actor's latest records (not cancelled), most recent date first."""
+        stmt = (select(Accompaniment, Project).join(Project, Project.id == Accompaniment.project_id)
+                .where(Accompaniment.advisor == actor.user_id, Accompaniment.cancelled.is_(False))
+                .order_by(Accompaniment.date.desc(), Accompaniment.id.desc()).limit(max(1, limit)))
+        rows = (await session.execute(stmt)).all()
+        themes = await self._themes(session, [a.id for a, _ in rows])
+        return [self._accompaniment_view(a, p, themes.get(a.id, ())) for a, p in rows]
+
+    async def get_accompaniment(self, session: AsyncSession, actor: Actor, record_id: int) -> AccompanimentView:
+        row, project = await self._record(session, record_id)
+        if not (row.advisor == actor.user_id or actor.sees_all or await self._is_visible(session, actor, project)):
+            raise NotFound(f"Aucun suivi n°{record_id} parmi ceux que vous pouvez consulter.")
+        return self._accompaniment_view(row, project, (await self._themes(session, [row.id])).get(row.id, ()))
+
+    async def project_history(self, session: AsyncSession, actor: Actor, ref: str) -> ProjectHistory:
+        """A visible project with every (live) record, across all partners, its referrals and totals."""
+        project = await self._project_row(session, actor, ref)
+        rows = (await session.scalars(select(Accompaniment).where(Accompaniment.project_id == project.id,
+                                                                  Accompaniment.cancelled.is_(False))
+                                      .order_by(Accompaniment.date, Accompaniment.id))).all()
+        themes = await self._themes(session, [a.id for a in rows])
+        totals = (await session.execute(
+            select(Accompaniment.partner, func.count(Accompaniment.id), func.sum(Accompaniment.duration_minutes))
+            .where(Accompaniment.project_id == project.id, Accompaniment.cancelled.is_(False))
+            .group_by(Accompaniment.partner).order_by(Accompaniment.partner))).all()
+        referrals = (await session.scalars(select(Referral).where(Referral.project_id == project.id)
+                                           .order_by(Referral.id))).all()
+        return ProjectHistory(
+            project=self._project_view(project, await self._outcome_row(session, project.id)),
+            accompaniments=[self._accompaniment_view(a, project, themes.get(a.id, ())) for a in rows],
+            referrals=[self._referral_view(r, project) for r in referrals],
+            totals=[PartnerTotal(partner=p, sessions=int(n), minutes=int(m or 0)) for p, n, m in totals])
+
+    async def update_accompaniment(self, session: AsyncSession, actor: Actor, record_id: int,
+                                   changes: AccompanimentChanges) -> tuple[AccompanimentView, list[Change]]:
+        row, project = await self._record_for_change(session, actor, record_id, "modifier")
+        done: list[Change] = []
+        if changes.project is not None:
+            target = await self._project_row(session, actor, changes.project)
+            if target.id != project.id:
+                done.append(Change("project", project.code, target.code))
+                row.project_id, project = target.id, target
+        if changes.date is not None:
+            self._check_date(changes.date)
+        if changes.phase is not None:
+            self._check_key(PHASES, changes.phase)
+        if changes.modality is not None:
+            self._check_key(MODALITIES, changes.modality)
+        if changes.duration_minutes is not None:
+            self._check_duration(changes.duration_minutes)
+        for name, attr in (("date", "date"), ("phase", "phase"), ("modality", "modality"),
+                           ("duration_minutes", "duration_minutes")):
+            value = getattr(changes, name)
+            if value is not None and value != getattr(row, attr):
+                done.append(Change(name, getattr(row, attr), value))
+                setattr(row, attr, value)
+        if changes.note is not None:
+            note = self._check_note(changes.note) if changes.note else None
+            if note != row.note:
+                done.append(Change("note", row.note, note))
+                row.note = note
+        current = (await self._themes(session, [row.id])).get(row.id, ())
+        themes = current
+        if changes.themes is not None:
+            themes = self._check_themes(changes.themes)
+            if set(themes) != set(current):
+                done.append(Change("themes", current, themes))
+                for old in (await session.scalars(select(AccompanimentTheme)
+                                                  .where(AccompanimentTheme.accompaniment_id == row.id))).all():
+                    await session.delete(old)
+                await session.flush()
+                for theme in themes:
+                    session.add(AccompanimentTheme(accompaniment_id=row.id, theme=theme))
+        if done:
+            row.updated_at, row.updated_by = self.clock.now(), actor.user_id
+        return self._accompaniment_view(row, project, themes), done
+
+    async def cancel_accompaniment(self, session: AsyncSession, actor: Actor, record_id: int) -> AccompanimentView:
+        row, project = await self._record_for_change(session, actor, record_id, "annuler")
+        self._cancel(row, actor.user_id)
+        return self._accompaniment_view(row, project, (await self._themes(session, [row.id])).get(row.id, ()))
+
+    async def cancel_by_event(self, session: AsyncSession, event_id: str, by: str) -> AccompanimentView | None:
+        """Cancel the live record created by the chat event ``event_id`` (its message was deleted)."""
+        row = await session.scalar(select(Accompaniment).where(Accompaniment.source_event_id == event_id,
+                                                               Accompaniment.cancelled.is_(False))
+                                   .order_by(Accompaniment.id).limit(1))
+        if row is None:
+            return None
+        project = await session.get(Project, row.project_id)
+        self._cancel(row, by)
+        return self._accompaniment_view(row, project, (await self._themes(session, [row.id])).get(row.id, ()))
+
+    def _cancel(self, row: Accompaniment, by: str) -> None:
+        row.cancelled, row.cancelled_at, row.cancelled_by = True, self.clock.now(), by
+
+    async def _record(self, session: AsyncSession, record_id: int) -> tuple[Accompaniment, Project]:
+        row = await session.get(Accompaniment, record_id) if 0 < record_id < 2**31 else None
+        if row is None:
+            raise NotFound(f"Aucun suivi n°{record_id}.")
+        return row, await session.get(Project, row.project_id)
+
+    async def _record_for_change(self, session: AsyncSession, actor: Actor, record_id: int,
+                                 verb: str) -> tuple[Accompaniment, Project]:
+        row, project = await self._record(session, record_id)
+        if row.advisor != actor.user_id and not actor.sees_all:
+            raise Forbidden(f"Le suivi n°{record_id} a été enregistré par quelqu'un d'autre : seul·e son auteur·rice "
+                            f"ou un·e coordinateur·rice peut le {verb}.")
+        if row.cancelled:
+            raise Conflict(f"Le suivi n°{record_id} est déjà annulé.")
+        return row, project
+
+    async def _is_visible(self, session: AsyncSession, actor: Actor, project: Project) -> bool:
+        return await session.scalar(select(Project.id).where(Project.id == project.id, self._visible(actor))) is not None
+
+    async def _themes(self, session: AsyncSession, ids: list[int]) -> dict[int, tuple[str, ...]]:
+        if not ids:
+            return {}
+        order = {key: i for i, key in enumerate(THEMES.keys())}
+        rows = (await session.execute(select(AccompanimentTheme.accompaniment_id, AccompanimentTheme.theme)
+                                      .where(AccompanimentTheme.accompaniment_id.in_(ids)))).all()
+        out: dict[int, list[str]] = {}
+        for aid, theme in rows:
+            out.setdefault(aid, []).append(theme)
+        return {aid: tuple(sorted(ts, key=lambda t: order.get(t, 99))) for aid, ts in out.items()}
+
+    # -- referrals ---------------------------------------------------------------------------
+    async def refer(self, session: AsyncSession, actor: Actor, ref: str, to_partner: str,
+                    note: str | None = None) -> ReferralView:
+        """Propose a visible project to another partner (who accepts or refuses)."""
+        project = await self._project_row(session, actor, ref)
+        self._check_partner(to_partner)
+        if to_partner == project.partner:
+            raise Invalid(f"Le projet {project.code} est déjà porté par {self.partner_name(to_partner)}.")
+        if to_partner == actor.partner:
+            raise Invalid("On ne peut pas orienter un projet vers sa propre structure.")
+        note = self._check_note(note, "le motif")
+        existing = await session.scalar(select(Referral).where(Referral.project_id == project.id,
+                                                               Referral.to_partner == to_partner,
+                                                               Referral.status.in_(("proposee", "acceptee"))))
+        if existing is not None:
+            state = "déjà proposé" if existing.status == "proposee" else "déjà accepté"
+            raise Conflict(f"Le projet {project.code} a {state} à {self.partner_name(to_partner)} "
+                           f"(le {date_fr(existing.date)}).")
+        row = Referral(project_id=project.id, from_partner=actor.partner, to_partner=to_partner,
+                       date=self.clock.today(), note=note, status="proposee", created_by=actor.user_id,
+                       created_at=self.clock.now())
+        session.add(row)
+        await session.flush()
+        return self._referral_view(row, project)
+
+    async def decide_referral(self, session: AsyncSession, actor: Actor, ref: str, accept: bool,
+                              reason: str | None = None) -> ReferralView:
+        """The receiving partner accepts (the project becomes visible to it) or refuses a referral."""
+        row, project = await self._pending_referral(session, actor, ref)
+        reason = self._check_note(reason, "la raison")
+        row.status = "acceptee" if accept else "refusee"
+        row.decided_by, row.decided_at = actor.user_id, self.clock.now()
+        row.reason = None if accept else reason
+        return self._referral_view(row, project)
+
+    async def _pending_referral(self, session: AsyncSession, actor: Actor, ref: str) -> tuple[Referral, Project]:
+        ref = clean_text(ref)
+        pending = and_(Referral.project_id == Project.id, Referral.to_partner == actor.partner,
+                       Referral.status == "proposee")
+        code = parse_project_code(ref)
+        if code is not None:
+            cond = Project.code == code
+        else:
+            key = fold(re.sub(r"\s+", " ", ref)).strip()
+            cond = Project.label_key.contains(key, autoescape=True) if key else Project.id.is_(None)
+        rows = (await session.execute(select(Referral, Project).join(Project, pending).where(cond)
+                                      .order_by(Referral.id).limit(6))).all()
+        if not rows:
+            raise NotFound(f"Aucune orientation en attente vers {self.partner_name(actor.partner)} pour "
+                           f"{quote(ref)}.")
+        if len(rows) > 1:
+            refs = [ProjectRef(p.code, p.label, p.partner) for _, p in rows]
+            names = ", ".join(f"{r.label} ({r.code})" for r in refs)
+            raise Ambiguous(f"Plusieurs orientations en attente correspondent à {quote(ref)} : {names}. "
+                            "Utilisez le code du projet.", refs)
+        return rows[0][0], rows[0][1]
+
+    async def pending_referrals(self, session: AsyncSession, actor: Actor) -> list[ReferralView]:
+        """Referrals waiting for the actor's partner to decide."""
+        rows = (await session.execute(select(Referral, Project).join(Project, Project.id == Referral.project_id)
+                                      .where(Referral.to_partner == actor.partner, Referral.status == "proposee")
+                                      .order_by(Referral.id))).all()
+        return [self._referral_view(r, p) for r, p in rows]
+
+    # -- outcomes ----------------------------------------------------------------------------
+    async def record_outcome(self, session: AsyncSession, actor: Actor, ref: str,
+                             new: NewOutcome) -> tuple[OutcomeView, OutcomeView | None, ProjectView]:
+        """Record how a visible project ended up; replaces a previous outcome (returned second)."""
+        project = await self._project_row(session, actor, ref)
+        self._check_key(OUTCOMES, new.outcome)
+        self._check_key(LEGAL_FORMS, new.legal_form, optional=True)
+        self._check_date(new.date)
+        if new.jobs_fte is not None and not (Decimal(0) <= new.jobs_fte < Decimal(1000)):
+            raise Invalid(f"Nombre d'emplois impossible : {new.jobs_fte}.")
+        if new.outcome != "creation" and new.jobs_fte:
+            raise Invalid("Des emplois créés ne s'enregistrent qu'avec l'issue « création ».")
+        row = await self._outcome_row(session, project.id)
+        previous = self._outcome_view(row) if row is not None else None
+        if row is None:
+            row = ProjectOutcome(project_id=project.id)
+            session.add(row)
+        row.outcome, row.date, row.legal_form = new.outcome, new.date, new.legal_form
+        row.jobs_fte = new.jobs_fte
+        row.partner, row.recorded_by, row.recorded_at = actor.partner, actor.user_id, self.clock.now()
+        await session.flush()
+        return self._outcome_view(row), previous, self._project_view(project, row)
+
+    async def _outcome_row(self, session: AsyncSession, project_id: int) -> ProjectOutcome | None:
+        return await session.scalar(select(ProjectOutcome).where(ProjectOutcome.project_id == project_id))
+
+    # -- views -------------------------------------------------------------------------------
+    @staticmethod
+    def _outcome_view(row: ProjectOutcome) -> OutcomeView:
+        fte = Decimal(row.jobs_fte).quantize(Decimal("0.01")) if row.jobs_fte is not None else None
+        return OutcomeView(outcome=row.outcome, date=row.date, legal_form=row.legal_form, jobs_fte=fte,
+                           partner=row.partner, recorded_by=row.recorded_by, recorded_at=row.recorded_at)
+
+    def _project_view(self, row: Project, outcome: ProjectOutcome | None) -> ProjectView:
+        profile = Profile(**{name: getattr(row, name) for name in PROFILE_LISTS})
+        return ProjectView(id=row.id, code=row.code, label=row.label, partner=row.partner,
+                           department=row.department, nature=row.nature, legal_form=row.legal_form,
+                           collective=bool(row.collective), esus=row.esus, created_at=row.created_at,
+                           created_by=row.created_by, profile=profile,
+                           outcome=self._outcome_view(outcome) if outcome is not None else None)
+
+    @staticmethod
+    def _accompaniment_view(row: Accompaniment, project: Project, themes: tuple[str, ...]) -> AccompanimentView:
+        return AccompanimentView(id=row.id, project_code=project.code, project_label=project.label,
+                                 advisor=row.advisor, partner=row.partner, date=row.date, phase=row.phase,
+                                 modality=row.modality, duration_minutes=row.duration_minutes, themes=tuple(themes),
+                                 note=row.note, cancelled=bool(row.cancelled), cancelled_at=row.cancelled_at,
+                                 cancelled_by=row.cancelled_by, created_at=row.created_at,
+                                 source_event_id=row.source_event_id)
+
+    @staticmethod
+    def _referral_view(row: Referral, project: Project) -> ReferralView:
+        return ReferralView(id=row.id, project_code=project.code, project_label=project.label,
+                            project_partner=project.partner, from_partner=row.from_partner,
+                            to_partner=row.to_partner, date=row.date, note=row.note, status=row.status,
+                            created_by=row.created_by, decided_by=row.decided_by, decided_at=row.decided_at,
+                            reason=row.reason)
