@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else
                         (logging.WARNING if args.cmd == "console" else logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if not args.verbose:  # nio and the scheduler are chatty at INFO (one line per event / per tick)
+        for noisy in ("nio", "apscheduler", "alembic", "peewee"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         if args.cmd == "check-config":
             config = load_config(args.config)

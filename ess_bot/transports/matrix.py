@@ -40,6 +40,7 @@ WATERMARK = "matrix.room_ts:"      # + room id: origin_server_ts of the newest e
 POLL_RESPONSE_TYPES = ("org.matrix.msc3381.poll.response", "m.poll.response")
 FILE_MSGTYPES = ("m.file", "m.image", "m.video", "m.audio")
 POLL_END_TYPES = ("org.matrix.msc3381.poll.end", "m.poll.end")
+PAGE_BACK_MARGIN_MS = 5 * 60 * 1000  # overlap when filling a gap; re-seen events are skipped as processed
 PERMANENT_ERRORS = {"M_FORBIDDEN", "M_NOT_FOUND", "M_BAD_JSON", "M_NOT_JSON", "M_TOO_LARGE", "M_UNKNOWN"}
 
 
@@ -311,10 +312,10 @@ class MatrixBot:
                 events = await self._page_back(room_id, info.timeline.prev_batch, watermark) + events
             room = self.client.rooms.get(room_id)
             is_direct = room is not None and room.member_count <= 2 and not self._configured(room_id)
+            # No filtering by timestamp here: concurrent senders make origin_server_ts non-monotonic
+            # in the timeline, so an event can arrive after a newer-stamped one. The sync token and
+            # the processed-event records are what keep events from being lost or applied twice.
             for event in self._after_own_join(events):
-                ts = (getattr(event, "source", {}) or {}).get("origin_server_ts", 0)
-                if watermark is not None and ts < watermark:
-                    continue
                 if isinstance(event, MegolmEvent):
                     log.warning("could not decrypt %s in %s (session %s)", event.event_id, room_id, event.session_id)
                     continue
@@ -352,8 +353,8 @@ class MatrixBot:
             stop = False
             for event in resp.chunk:
                 src = getattr(event, "source", {}) or {}
-                if watermark is not None and src.get("origin_server_ts", 0) < watermark:
-                    stop = True
+                if watermark is not None and src.get("origin_server_ts", 0) < watermark - PAGE_BACK_MARGIN_MS:
+                    stop = True  # well before the newest event already seen: the gap is filled
                     break
                 collected.append(event)
                 if src.get("type") == "m.room.member" and src.get("state_key") == self.client.user_id \

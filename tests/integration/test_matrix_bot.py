@@ -227,3 +227,27 @@ async def test_scheduled_message_is_sent_after_first_sync_even_if_missed(bot_run
     assert content["msgtype"] == "m.text"
     assert content["m.mentions"] == {"user_ids": [alice.user_id]}
     assert "envoyé en retard" in content["body"] and "<strong>Rappel</strong>" in content["formatted_body"]
+
+
+async def test_concurrent_senders_in_one_room_are_all_answered_once(bot_runner, make_user):
+    """Several people typing at once: timestamps interleave out of order in the timeline; none is lost."""
+    alice = await make_user("alice")
+    others = [await make_user(f"conseil{i}") for i in range(4)]
+    bot_runner.members = [(u.user_id, "bge-fc", "advisor") for u in [alice, *others]]
+    await bot_runner.start()
+    room = await alice.create_room(name="Rafale", invite=[bot_runner.user_id, *(u.user_id for u in others)])
+    for u in others:
+        await u.join(room)
+    await alice.wait_for(room, match(type="m.room.member", state_key=bot_runner.user_id, membership="join"))
+    await alice.start_listening()
+    sent: list[str] = []
+
+    async def send(user, n):
+        for i in range(n):
+            sent.append(await user.send_text(room, f"!ping {user.user_id} {i}"))
+
+    await asyncio.gather(*(send(u, 40) for u in [alice, *others]))
+    replies = await alice.collect(room, match(sender=bot_runner.user_id, type="m.room.message"), len(sent),
+                                  timeout=120)
+    assert sorted(r["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] for r in replies) == sorted(sent)
+    await assert_no_more_from(alice, room, bot_runner.user_id)
