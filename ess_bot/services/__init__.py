@@ -8,6 +8,10 @@ from ess_bot.clock import Clock
 from ess_bot.config import Config
 from ess_bot.parsing import DateParser
 from ess_bot.services.accompaniments import AccompanimentService
+from ess_bot.services.agenda_service import AgendaService
+from ess_bot.services.events import EventService
+from ess_bot.services.permanences import PermanenceService
+from ess_bot.services.tools import ToolService
 
 
 @dataclass
@@ -18,8 +22,15 @@ class Services:
     clock: Clock
     dates: DateParser
     accompaniments: AccompanimentService
+    tools: ToolService
+    events: EventService
+    agenda: AgendaService           # merges every CalendarSource
+    permanences: PermanenceService
 
 
 def build_services(config: Config, clock: Clock) -> Services:
+    events = EventService(config, clock)
     return Services(config=config, clock=clock, dates=DateParser(clock.tz),
-                    accompaniments=AccompanimentService(config, clock))
+                    accompaniments=AccompanimentService(config, clock), tools=ToolService(config, clock),
+                    events=events, agenda=AgendaService([events], clock),
+                    permanences=PermanenceService(config, clock))

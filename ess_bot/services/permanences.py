@@ -1,0 +1,125 @@
+"""The partners' drop-in hours (``[[permanences]]`` of the configuration) and their next dates.
+
+A permanence does not take place on a French public holiday; today counts while it has not ended.
+Towns are looked up accent- and case-insensitively, by prefix (``lons``) or with a small typo.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+import holidays
+
+from ess_bot.clock import Clock
+from ess_bot.config import WEEKDAYS, Config, Permanence
+from ess_bot.text import fold
+
+LOOKAHEAD_DAYS = 120  # no weekly permanence is interrupted this long by holidays
+
+
+@dataclass(frozen=True)
+class NextDate:
+    day: date
+    skipped: tuple[tuple[date, str], ...] = ()  # holidays passed over on the way: (date, name)
+
+
+@dataclass(frozen=True)
+class PermanenceView:
+    """One partner's permanence in one town at one address and hours, on one or more weekdays."""
+
+    town: str
+    partner: str
+    partner_name: str
+    address: str
+    hours: str
+    slots: tuple[tuple[time, time], ...]
+    weekdays: tuple[int, ...]        # 0 = Monday
+    next: NextDate | None
+
+
+@dataclass(frozen=True)
+class TownMatch:
+    town: str | None                  # the town meant, if exactly one
+    candidates: tuple[str, ...] = ()  # several towns fit (prefix)
+
+
+def _key(text: str) -> str:
+    return re.sub(r"[\W_]+", "", fold(text))
+
+
+class PermanenceService:
+    def __init__(self, config: Config, clock: Clock):
+        self.config = config
+        self.clock = clock
+
+    def towns(self) -> list[str]:
+        seen: dict[str, str] = {}
+        for p in self.config.permanences:
+            seen.setdefault(_key(p.town), p.town)
+        return sorted(seen.values(), key=fold)
+
+    def find_town(self, text: str) -> TownMatch:
+        """``besancon`` → Besançon, ``lons`` → Lons-le-Saunier, ``belfor`` → Belfort."""
+        key = _key(text)
+        towns = self.towns()
+        if not key:
+            return TownMatch(None)
+        by_key = {_key(t): t for t in towns}
+        if key in by_key:
+            return TownMatch(by_key[key])
+        prefixed = [t for k, t in by_key.items() if k.startswith(key)]
+        if len(prefixed) == 1:
+            return TownMatch(prefixed[0])
+        if len(prefixed) > 1:
+            return TownMatch(None, tuple(prefixed))
+        near = difflib.get_close_matches(key, list(by_key), n=1, cutoff=0.75)
+        return TownMatch(by_key[near[0]] if near else None)
+
+    def next_date(self, permanence: Permanence, now: datetime | None = None) -> NextDate | None:
+        return self._next_for_weekdays((WEEKDAYS.index(permanence.weekday),), permanence.slots,
+                                       now or self.clock.now())
+
+    def for_town(self, town: str, now: datetime | None = None) -> list[PermanenceView]:
+        return [v for v in self.all(now) if _key(v.town) == _key(town)]
+
+    def all(self, now: datetime | None = None) -> list[PermanenceView]:
+        """Every permanence, grouped (same partner, town, address and hours on several days), sorted by
+        town, then next date."""
+        now = now or self.clock.now()
+        groups: dict[tuple, list[Permanence]] = {}
+        for p in self.config.permanences:
+            groups.setdefault((_key(p.town), p.partner, p.address, p.slots), []).append(p)
+        views: list[PermanenceView] = []
+        for perms in groups.values():
+            first = perms[0]
+            weekdays = tuple(sorted({WEEKDAYS.index(p.weekday) for p in perms}))
+            partner = self.config.partner(first.partner)
+            views.append(PermanenceView(town=first.town, partner=first.partner,
+                                        partner_name=partner.name if partner else first.partner,
+                                        address=first.address, hours=first.hours, slots=first.slots,
+                                        weekdays=weekdays, next=self._next_for_weekdays(weekdays, first.slots, now)))
+        far = date.max
+        return sorted(views, key=lambda v: (fold(v.town), v.next.day if v.next else far, v.partner_name))
+
+    def _next_for_weekdays(self, weekdays: tuple[int, ...], slots: tuple[tuple[time, time], ...],
+                           now: datetime) -> NextDate | None:
+        local = now.astimezone(self.clock.tz)
+        today = local.date()
+        closing = max((end for _, end in slots), default=time(23, 59))
+        feries = holidays.country_holidays("FR", years=range(today.year, today.year + 2), language="fr")
+        skipped: list[tuple[date, str]] = []
+        for offset in range(LOOKAHEAD_DAYS):
+            day = today + timedelta(days=offset)
+            if day.weekday() not in weekdays:
+                continue
+            if offset == 0 and local.time() >= closing:
+                continue  # today's has already ended
+            name = feries.get(day)
+            if name:
+                skipped.append((day, str(name)))
+                continue
+            return NextDate(day, tuple(skipped))
+        return None
