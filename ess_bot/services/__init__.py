@@ -10,6 +10,7 @@ from ess_bot.parsing import DateParser
 from ess_bot.services.accompaniments import AccompanimentService
 from ess_bot.services.agenda_service import AgendaService
 from ess_bot.services.events import EventService
+from ess_bot.services.meetings import MeetingService
 from ess_bot.services.permanences import PermanenceService
 from ess_bot.services.tools import ToolService
 
@@ -24,13 +25,16 @@ class Services:
     accompaniments: AccompanimentService
     tools: ToolService
     events: EventService
-    agenda: AgendaService           # merges every CalendarSource
+    agenda: AgendaService           # merges every CalendarSource (events and network meetings)
     permanences: PermanenceService
+    meetings: MeetingService
 
 
 def build_services(config: Config, clock: Clock) -> Services:
     events = EventService(config, clock)
+    # the meeting date scorer avoids the events' days; the agenda and the feed show both
+    meetings = MeetingService(config, clock, other_sources=[events])
     return Services(config=config, clock=clock, dates=DateParser(clock.tz),
                     accompaniments=AccompanimentService(config, clock), tools=ToolService(config, clock),
-                    events=events, agenda=AgendaService([events], clock),
-                    permanences=PermanenceService(config, clock))
+                    events=events, agenda=AgendaService([events, meetings], clock),
+                    permanences=PermanenceService(config, clock), meetings=meetings)

@@ -20,14 +20,6 @@ MARC = Member("@marc:test", "urscop", "advisor", "Marc")
 TABLES = {"tools", "tool_tags", "tool_servings", "room_files", "events"}
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request, tmp_path) -> str:
-    """Both backends (overrides the SQLite-only fixture of tests/storage/conftest.py)."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path}/test.db"
-    return request.getfixturevalue("postgres").create_database()
-
-
 @pytest.fixture
 async def env(db_url):
     db = Database(db_url)
