@@ -70,6 +70,7 @@ def make_config(db_url: str, extra: str = "", base_dir: Path | None = None,
     raw["database"] = {"url": db_url}
     if matrix:
         raw["matrix"] = matrix
+    raw.update(extra or {})
     return parse_config(raw, source="test-config", base_dir=base_dir)
 
 
@@ -134,7 +135,7 @@ DEFAULT_PARTNERS = [
 
 def network_config(db_url: str, *, members: list[tuple[str, str, str]], rooms: dict | None = None,
                    partner_rooms: dict[str, str] | None = None, matrix: dict | None = None,
-                   base_dir: Path | None = None) -> Config:
+                   base_dir: Path | None = None, extra: dict | None = None) -> Config:
     """A configuration for real users: ``members`` as (user_id, partner slug, role)."""
     partners = [dict(p) for p in DEFAULT_PARTNERS]
     for p in partners:
@@ -149,4 +150,5 @@ def network_config(db_url: str, *, members: list[tuple[str, str, str]], rooms: d
     }
     if matrix:
         raw["matrix"] = matrix
+    raw.update(extra or {})
     return parse_config(raw, source="test-config", base_dir=base_dir)

@@ -50,6 +50,8 @@ def parse_command(body: str, prefix: str) -> ParsedCommand | None:
     Raises TokenizeError when a quote is left open.
     """
     text = normalize(body)
+    if text.startswith(">"):  # an old-style reply: the quoted original comes first, then a blank line
+        text = "\n".join(line for line in text.splitlines() if not line.startswith(">")).strip()
     if not text.startswith(prefix):
         return None
     rest = text[len(prefix):]

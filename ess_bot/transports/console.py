@@ -19,6 +19,7 @@ from typing import TextIO
 
 from ess_bot.app import App
 from ess_bot.framework.messages import Incoming, Outgoing
+from ess_bot.http import start_http, stop_http
 
 HELP = """Commandes du terminal :
   /as @utilisateur:serveur   parler au nom d'un autre membre
@@ -55,10 +56,11 @@ class ConsoleTransport:
             path = self.files_dir / safe
             path.write_bytes(out.data)
             filename = str(path)
+        link = stored_file_link(out)
         if self.json_output:
             record = {"room": out.room_id, "kind": out.kind, "body": out.body, "html": out.html,
                       "reply_to": out.reply_to or out.reacts_to, "mentions": out.mentions, "filename": filename,
-                      "thread_root": out.thread_root, "key": out.key, "event_id": event_id}
+                      "url": link, "thread_root": out.thread_root, "key": out.key, "event_id": event_id}
             self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
         else:
             self.out.write(self._human(out, filename) + "\n")
@@ -71,6 +73,8 @@ class ConsoleTransport:
             return f"{where}🤖 (réaction {out.key})"
         if filename:
             return f"{where}🤖 📎 {out.body} → {filename}"
+        if stored_file_link(out):
+            return f"{where}🤖 📎 {out.body} → {stored_file_link(out)}"
         prefix = "🔔 " if out.kind == "text" else ""
         body = out.body.replace("\n", "\n   ")
         return f"{where}🤖 {prefix}{body}"
@@ -134,6 +138,7 @@ class ConsoleTransport:
 
     async def run(self, stdin: TextIO = sys.stdin) -> None:
         await self.app.prepare()
+        http_runner = await start_http(self.app.config, self.app)  # the calendar feed, when configured
         await self.app.scheduler.start()  # the console "first sync" is the session start
         await self.sender_outbox.drain()
         interactive = stdin.isatty()
@@ -160,6 +165,14 @@ class ConsoleTransport:
         finally:
             background.cancel()
             await self.sender_outbox.drain()
+            await stop_http(http_runner)
+
+
+def stored_file_link(out: Outgoing) -> str | None:
+    """The media address of a file re-sent from the media repository (no bytes in the message)."""
+    if out.kind not in ("file", "image") or out.data is not None:
+        return None
+    return out.extra.get("url") or (out.extra.get("file") or {}).get("url")
 
 
 def resolve_console_room(app: App, key: str, sender: str) -> str | None:

@@ -31,6 +31,7 @@ from ess_bot.clock import Clock
 from ess_bot.config import Config
 from ess_bot.framework.messages import Incoming, Outgoing
 from ess_bot.framework.outbox import SendError
+from ess_bot.http import start_http, stop_http
 from ess_bot.storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -168,6 +169,7 @@ class MatrixBot:
                                   config=client_config)
         self.sender = self.app.outbox_sender(self._send, pace_seconds=config.matrix.broadcast_interval_ms / 1000)
         self.first_sync = asyncio.Event()
+        self.http_runner = None
         self._tasks: list[asyncio.Task] = []
         self._sync_filter: dict[str, Any] = {"room": {"timeline": {"limit": config.matrix.timeline_limit}}}
         self.handled = 0
@@ -176,6 +178,7 @@ class MatrixBot:
     async def start(self) -> None:
         await self.app.prepare()
         await self.login()
+        self.http_runner = await start_http(self.config, self.app)  # None unless [http] listen is set
         self._tasks.append(asyncio.create_task(self._sync_loop(), name="ess-bot-sync"))
         waiter = asyncio.create_task(self.first_sync.wait())
         done, _ = await asyncio.wait([waiter, self._tasks[0]], return_when=asyncio.FIRST_COMPLETED)
@@ -192,6 +195,8 @@ class MatrixBot:
             except (asyncio.CancelledError, Exception):
                 pass
         self._tasks.clear()
+        await stop_http(self.http_runner)
+        self.http_runner = None
         await self.client.close()
         await self.app.close()
 
@@ -405,7 +410,14 @@ class MatrixBot:
                 resp = await self.client.room_redact(out.room_id, out.reacts_to, reason=out.body or None, tx_id=txn_id)
                 return _event_id_or_raise(resp, getattr(resp, "event_id", None))
             event_type, content = build_content(out)
-            if out.kind in ("file", "image"):
+            if out.kind in ("file", "image") and out.data is None and "url" not in out.extra \
+                    and "file" in out.extra and not self._encrypted(out.room_id):
+                # the stored file is encrypted: re-sending it here would post its key in clear
+                event_type, content = build_content(Outgoing(
+                    room_id=out.room_id, kind="notice", reply_to=out.reply_to, thread_root=out.thread_root,
+                    body=f"« {out.body} » vient d'un salon chiffré : je ne peux pas le renvoyer ici sans exposer "
+                         "sa clé. Demandez-le-moi dans un salon chiffré ou en message direct chiffré."))
+            elif out.kind in ("file", "image"):
                 if out.data is None and ("url" in out.extra or "file" in out.extra):
                     # re-sending a file already in the media repository: no new upload
                     content.update({k: out.extra[k] for k in ("url", "file") if k in out.extra})
@@ -420,9 +432,12 @@ class MatrixBot:
         except (ClientConnectionError, TimeoutError, asyncio.TimeoutError, OSError) as exc:
             raise SendError(f"connection: {exc}", transient=True) from exc
 
+    def _encrypted(self, room_id: str) -> bool:
+        room = self.client.rooms.get(room_id)
+        return bool(room and room.encrypted)
+
     async def _attach_file(self, out: Outgoing, content: dict[str, Any]) -> None:
-        room = self.client.rooms.get(out.room_id)
-        encrypt = bool(room and room.encrypted)
+        encrypt = self._encrypted(out.room_id)
         data = out.data or b""
         resp, keys = await self.client.upload(io.BytesIO(data), content_type=out.mimetype or "application/octet-stream",
                                               filename=out.filename, encrypt=encrypt, filesize=len(data))

@@ -251,3 +251,28 @@ async def test_concurrent_senders_in_one_room_are_all_answered_once(bot_runner, 
                                   timeout=120)
     assert sorted(r["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] for r in replies) == sorted(sent)
     await assert_no_more_from(alice, room, bot_runner.user_id)
+
+
+async def test_calendar_feed_runs_with_the_bot(bot_runner, make_user):
+    import aiohttp
+    from icalendar import Calendar
+    from tests.harness.synapse import free_port
+
+    port = free_port()
+    bot_runner.extra_config = {"http": {"listen": f"127.0.0.1:{port}", "token": "jeton-de-test-0123456789"}}
+    await setup_room(bot_runner, make_user)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+            assert resp.status == 200 and (await resp.json())["status"] == "ok"
+        async with http.get(f"http://127.0.0.1:{port}/agenda.ics?token=jeton-de-test-0123456789") as resp:
+            assert resp.status == 200 and resp.content_type == "text/calendar"
+            assert Calendar.from_ical(await resp.read()).name == "VCALENDAR"
+        async with http.get(f"http://127.0.0.1:{port}/agenda.ics?token=faux") as resp:
+            assert resp.status == 403
+    await bot_runner.stop()
+    async with aiohttp.ClientSession() as http:  # stopped with the bot
+        try:
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                raise AssertionError(f"feed still answering: {resp.status}")
+        except aiohttp.ClientConnectionError:
+            pass

@@ -52,3 +52,12 @@ def test_outgoing_content_shapes():
     assert c["msgtype"] == "m.text" and c["m.mentions"] == {"user_ids": ["@a:hs"]}
     etype, c = build_content(Outgoing(room_id="!r", kind="reaction", reacts_to="$p", key="🤔"))
     assert etype == "m.reaction" and c == {"m.relates_to": {"rel_type": "m.annotation", "event_id": "$p", "key": "🤔"}}
+
+
+def test_console_shows_the_link_of_a_file_resent_from_the_media_repository():
+    from ess_bot.transports.console import stored_file_link
+    assert stored_file_link(Outgoing(room_id="!r", kind="file", body="trame.docx",
+                                     extra={"url": "mxc://hs/abc"})) == "mxc://hs/abc"
+    assert stored_file_link(Outgoing(room_id="!r", kind="file", body="x", extra={"file": {"url": "mxc://hs/e"}})) \
+        == "mxc://hs/e"
+    assert stored_file_link(Outgoing(room_id="!r", kind="file", body="x", data=b"1")) is None

@@ -57,3 +57,8 @@ def test_tokenize_quoted_remembers_quotes():
 def test_quoted_first_word_is_not_a_subcommand():
     cmd = parse_command('!suivi "liste" émergence', "!")
     assert cmd.tokens[0].quoted and cmd.args == ["liste", "émergence"]
+
+
+def test_old_style_reply_fallback_is_skipped():
+    cmd = parse_command("> <@alice:hs> trame.docx\n\n!outil ajouter \"Trame\" #bp", "!")
+    assert cmd.name == "outil" and cmd.args == ["ajouter", "Trame", "#bp"]
