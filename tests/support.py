@@ -70,7 +70,6 @@ def make_config(db_url: str, extra: str = "", base_dir: Path | None = None,
     raw["database"] = {"url": db_url}
     if matrix:
         raw["matrix"] = matrix
-    raw.update(extra or {})
     return parse_config(raw, source="test-config", base_dir=base_dir)
 
 
