@@ -28,6 +28,8 @@ from ess_bot.storage.models import OutboxMessage, ScheduledJob
 
 log = logging.getLogger(__name__)
 LATE_AFTER = timedelta(minutes=5)
+RETRY_BASE = timedelta(minutes=5)
+MAX_RETRIES = 6
 
 
 @dataclass
@@ -165,7 +167,21 @@ class Scheduler:
                 job = await session.get(ScheduledJob, job_id)
                 if job is not None:
                     job.status, job.done_at, job.note = "failed", now, "exception, see logs"
+                    self._retry_later(session, job, now)
             return False
+
+    @staticmethod
+    def _retry_later(session: AsyncSession, job: ScheduledJob, now: datetime) -> None:
+        """A failed job is tried again later (5 min, 10 min, 20 min… up to MAX_RETRIES), as a new job
+        whose key extends the old one, so that cancelling by key prefix still reaches it."""
+        attempt = int(job.payload.get("_retry", 0)) + 1
+        if attempt > MAX_RETRIES:
+            log.error("scheduled job %s (%s) failed %d times; giving up", job.id, job.kind, attempt)
+            return
+        base_key = job.key.rsplit(":retry", 1)[0] if job.key else f"job-{job.id}"
+        session.add(ScheduledJob(kind=job.kind, run_at=now + RETRY_BASE * 2 ** (attempt - 1),
+                                 payload={**job.payload, "_retry": attempt}, key=f"{base_key}:retry{attempt}",
+                                 created_at=now, status="pending"))
 
 
 async def send_message_job(ctx: JobContext) -> None:

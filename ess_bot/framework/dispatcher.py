@@ -103,12 +103,28 @@ class Dispatcher:
         handlers = self.registry.event_handlers.get(event.kind, [])
         if not handlers:
             return False
+        if event.kind == "redaction" and not await self._redaction_allowed(event):
+            log.info("ignoring redaction %s of %s by %s", event.event_id, event.relates_to, event.sender)
+            return False
 
         async def run_handlers(ctx: Context) -> None:
             for handler in handlers:
                 await handler(ctx)
 
         return await self._run(event, event.kind, run_handlers)
+
+    async def _redaction_allowed(self, event: Incoming) -> bool:
+        """A redaction undoes what the redacted event did only when it comes from the same room and from
+        the event's own sender or a coordinator (a redaction naming an event of another room, or someone
+        else's event, must not cancel anything)."""
+        async with self.db.sessions() as session:
+            target = await session.get(ProcessedEvent, event.relates_to) if event.relates_to else None
+        if target is None:
+            return True  # not something we acted on: handlers will find nothing to undo
+        if target.room_id != event.room_id:
+            return False
+        member = self.config.member(event.sender)
+        return target.sender == event.sender or (member is not None and role_allows(member.role, "coordinator"))
 
     def runtime_user(self) -> str:
         return self.config.matrix.user_id if self.runtime.transport == "matrix" else ""

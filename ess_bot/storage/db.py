@@ -56,6 +56,18 @@ class Database:
         async with self.sessions.begin() as session:
             await set_state(session, key, value)
 
+    async def states(self, prefix: str) -> dict[str, str]:
+        """Every key/value whose key starts with ``prefix``."""
+        async with self.sessions() as session:
+            rows = await session.execute(select(BotState.key, BotState.value).where(BotState.key.startswith(prefix)))
+            return {k: v for k, v in rows}
+
+    async def delete_state(self, key: str) -> None:
+        async with self.sessions.begin() as session:
+            row = await session.get(BotState, key)
+            if row is not None:
+                await session.delete(row)
+
 
 async def set_state(session: AsyncSession, key: str, value: str) -> None:
     row = await session.get(BotState, key)

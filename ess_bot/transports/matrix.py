@@ -37,6 +37,8 @@ from ess_bot.storage.db import Database
 log = logging.getLogger(__name__)
 
 SYNC_TOKEN = "matrix.sync_token"
+UNDECRYPTED = "matrix.undecrypted:"  # + event id: a message whose keys have not arrived yet
+MAX_DECRYPT_TRIES = 500               # syncs (about four hours of 30 s long polls) before giving up
 WATERMARK = "matrix.room_ts:"      # + room id: origin_server_ts of the newest event seen in the room
 POLL_RESPONSE_TYPES = ("org.matrix.msc3381.poll.response", "m.poll.response")
 FILE_MSGTYPES = ("m.file", "m.image", "m.video", "m.audio")
@@ -263,6 +265,8 @@ class MatrixBot:
                     raise ConnectionError(f"sync error: {resp.status_code} {resp.message}")
                 await self._key_maintenance()
                 await self._handle_sync(resp, skip_history=first_start and not self.first_sync.is_set())
+                if self.client.olm:
+                    await self._retry_undecrypted()
                 token = resp.next_batch
                 await self.db.set_state(SYNC_TOKEN, token)
                 delay = 1.0
@@ -322,7 +326,7 @@ class MatrixBot:
             # the processed-event records are what keep events from being lost or applied twice.
             for event in self._after_own_join(events):
                 if isinstance(event, MegolmEvent):
-                    log.warning("could not decrypt %s in %s (session %s)", event.event_id, room_id, event.session_id)
+                    await self._keep_undecrypted(room_id, event)
                     continue
                 incoming = to_incoming(event, room_id, is_direct)
                 if incoming is None or incoming.sender == self.client.user_id:
@@ -330,6 +334,40 @@ class MatrixBot:
                 if await self.app.handle(incoming):
                     self.handled += 1
             await self._set_watermark(room_id, events)
+
+    async def _keep_undecrypted(self, room_id: str, event: MegolmEvent) -> None:
+        """Keys for this message have not arrived yet: keep it, ask for the key, retry after each sync."""
+        log.warning("could not decrypt %s in %s yet (session %s); will retry", event.event_id, room_id,
+                    event.session_id)
+        await self.db.set_state(UNDECRYPTED + event.event_id, json.dumps({"room_id": room_id, "source": event.source,
+                                                                          "tries": 0}))
+        try:
+            await self.client.request_room_key(event)
+        except Exception as exc:  # a key request is best effort (it may already be pending)
+            log.info("room key request for %s: %s", event.event_id, exc)
+
+    async def _retry_undecrypted(self) -> None:
+        for key, value in (await self.db.states(UNDECRYPTED)).items():
+            data = json.loads(value)
+            event = Event.parse_event(data["source"])
+            try:
+                decrypted = self.client.decrypt_event(event) if isinstance(event, MegolmEvent) else None
+            except Exception:
+                decrypted = None
+            if decrypted is None or isinstance(decrypted, MegolmEvent):
+                data["tries"] += 1
+                if data["tries"] >= MAX_DECRYPT_TRIES:
+                    log.error("giving up on undecryptable event %s in %s", key[len(UNDECRYPTED):], data["room_id"])
+                    await self.db.delete_state(key)
+                else:
+                    await self.db.set_state(key, json.dumps(data))
+                continue
+            room = self.client.rooms.get(data["room_id"])
+            is_direct = room is not None and room.member_count <= 2 and not self._configured(data["room_id"])
+            incoming = to_incoming(decrypted, data["room_id"], is_direct)
+            if incoming is not None and incoming.sender != self.client.user_id and await self.app.handle(incoming):
+                self.handled += 1
+            await self.db.delete_state(key)
 
     def _configured(self, room_id: str) -> bool:
         rooms = self.config.rooms
@@ -353,8 +391,8 @@ class MatrixBot:
         for _ in range(200):  # at most 200 pages of 100: a bound, not a limit met in practice
             resp = await self.client.room_messages(room_id, start=token, direction=MessageDirection.back, limit=100)
             if isinstance(resp, RoomMessagesError):
-                log.warning("could not page back in %s: %s", room_id, resp)
-                break
+                # do not go on with a hole: the sync round fails, its token is not saved, it is retried
+                raise ConnectionError(f"could not page back in {room_id}: {resp}")
             stop = False
             for event in resp.chunk:
                 src = getattr(event, "source", {}) or {}

@@ -147,3 +147,31 @@ async def test_relation_in_extra_resolves_tag(db_url):
     await h.app.outbox_sender(recorder).drain()
     assert recorder.sent[1].extra["m.relates_to"] == {"rel_type": "m.reference", "event_id": "$sent-1"}
     await h.close()
+
+
+async def test_a_failing_job_is_retried_later_then_given_up(db_url):
+    from ess_bot.scheduler import MAX_RETRIES
+    h = await Harness(db_url, NOW).start()
+    calls = []
+
+    async def flaky(ctx):
+        calls.append(ctx.job.payload.get("_retry", 0))
+        if len(calls) < 3:
+            raise RuntimeError("database hiccup")
+        ctx.announce("!coord:test", "enfin")
+
+    h.app.scheduler.handlers["flaky"] = flaky
+    async with h.app.db.sessions.begin() as s:
+        schedule(s, "flaky", NOW, {"x": 1}, key="flaky:1", now=NOW)
+    await h.app.scheduler.run_due()
+    for minutes in (5, 15):
+        h.clock.set(NOW + timedelta(minutes=minutes, seconds=1))
+        await h.app.scheduler.run_due()
+    assert calls == [0, 1, 2]
+    [sent] = await h.flush()
+    assert sent.body == "enfin"
+    async with h.app.db.sessions() as s:
+        keys = (await s.scalars(select(ScheduledJob.key).order_by(ScheduledJob.id))).all()
+    assert keys == ["flaky:1", "flaky:1:retry1", "flaky:1:retry2"]
+    assert MAX_RETRIES >= 3
+    await h.close()

@@ -137,3 +137,18 @@ async def test_a_database_constraint_error_in_a_handler_is_not_silently_dropped(
     h.app.registry.add(Command(name="clash", handler=clash, group="Test", summary="s", usage="!clash"))
     [reply] = await h.say("!clash")
     assert "erreur interne" in reply.body
+
+
+async def test_a_redaction_undoes_only_from_the_same_room_and_by_the_author_or_a_coordinator(h):
+    undone = []
+
+    async def on_redaction(ctx):
+        undone.append((ctx.event.sender, ctx.event.relates_to))
+    h.app.registry.on("redaction", on_redaction)
+    await h.say("!ping", sender="@karim:test", room="!bge:test", event_id="$cmd")
+    await h.event(kind="redaction", room_id="!urscop:test", sender="@karim:test", relates_to="$cmd")
+    await h.event(kind="redaction", room_id="!bge:test", sender="@marc:test", relates_to="$cmd")
+    assert undone == []  # another room; another advisor
+    await h.event(kind="redaction", room_id="!bge:test", sender="@claire:test", relates_to="$cmd")
+    await h.event(kind="redaction", room_id="!bge:test", sender="@karim:test", relates_to="$cmd")
+    assert undone == [("@claire:test", "$cmd"), ("@karim:test", "$cmd")]
