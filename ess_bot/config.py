@@ -174,6 +174,14 @@ class Config:
                 return p
         return None
 
+    def find_member(self, text: str) -> Member | None:
+        """A member by full id, or by a localpart (``karim`` or ``@karim``) when only one matches."""
+        if self.member(text):
+            return self.member(text)
+        local = text.lstrip("@").split(":", 1)[0].lower()
+        found = [m for m in self.members if m.user_id.lstrip("@").split(":", 1)[0].lower() == local]
+        return found[0] if len(found) == 1 else None
+
     def members_with_role(self, role: str) -> list[Member]:
         return [m for m in self.members if m.role == role]
 
@@ -194,9 +202,9 @@ class Config:
         return keys
 
     def resolve_room(self, key_or_id: str) -> str | None:
-        keys = self.room_keys()
-        if key_or_id in keys:
-            return keys[key_or_id]
+        keys = {k.lower(): v for k, v in self.room_keys().items()}
+        if key_or_id.lower() in keys:
+            return keys[key_or_id.lower()]
         if key_or_id in keys.values() or key_or_id.startswith("!"):
             return key_or_id
         return None

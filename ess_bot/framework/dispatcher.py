@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ess_bot.config import ROLE_LABELS, Config, role_allows
 from ess_bot.clock import Clock
-from ess_bot.framework.command import Command, Registry, help_text
+from ess_bot.framework.command import Command, Registry, help_text, with_prefix
 from ess_bot.framework.context import Context, Runtime, UserError
 from ess_bot.framework.messages import Incoming, Outgoing
 from ess_bot.storage.db import Database
@@ -42,12 +42,13 @@ class ParsedCommand:
     args: list[str]
     raw_args: str
     tokens: tuple[Token, ...] = ()  # the args with their quoting
+    unclosed_quote: bool = False
 
 
 def parse_command(body: str, prefix: str) -> ParsedCommand | None:
     """``"!Réunion  etat 3"`` → ParsedCommand("Réunion", ["etat", "3"]). None if not a command.
 
-    Raises TokenizeError when a quote is left open.
+    A quote left open gives ``unclosed_quote=True`` (and no arguments).
     """
     text = normalize(body)
     if text.startswith(">"):  # an old-style reply: the quoted original comes first, then a blank line
@@ -60,7 +61,10 @@ def parse_command(body: str, prefix: str) -> ParsedCommand | None:
     parts = rest.split(None, 1)
     name = parts[0]
     raw_args = parts[1] if len(parts) > 1 else ""
-    tokens = tokenize_quoted(raw_args)
+    try:
+        tokens = tokenize_quoted(raw_args)
+    except TokenizeError:
+        return ParsedCommand(name=name, args=[], raw_args=raw_args, unclosed_quote=True)
     return ParsedCommand(name=name, args=[t.text for t in tokens], raw_args=raw_args, tokens=tuple(tokens))
 
 
@@ -93,13 +97,10 @@ class Dispatcher:
         if event.kind == "message":
             if event.msgtype == "m.notice":
                 return False
-            try:
-                parsed = parse_command(event.body, self.config.bot.command_prefix)
-            except TokenizeError:
-                parsed = ParsedCommand(name="", args=[], raw_args="")
+            parsed = parse_command(event.body, self.config.bot.command_prefix)
             if parsed is None:
                 return False
-            return await self._run(event, parsed.name or None, self._command_runner(parsed))
+            return await self._run(event, parsed.name, self._command_runner(parsed))
         handlers = self.registry.event_handlers.get(event.kind, [])
         if not handlers:
             return False
@@ -202,12 +203,15 @@ class Dispatcher:
 
     async def route(self, ctx: Context, parsed: ParsedCommand) -> None:
         p = ctx.prefix
-        if not parsed.name:
-            raise UserError("Il manque un guillemet fermant dans votre commande. Exemple : "
-                            f"`{p}projet nouveau \"Café culturel Pixel\" dep=25`")
         if ctx.member is None:
             raise UserError(self._stranger_message())
         cmd = self.registry.get(parsed.name)
+        if parsed.unclosed_quote:
+            quoted = [e for e in (cmd.examples + tuple(x for s in cmd.subcommands for x in s.examples))
+                      if '"' in e] if cmd else []
+            example = with_prefix(p, quoted[0]) if quoted else f'{p}projet nouveau "Café culturel Pixel" dep=25'
+            raise UserError("Il manque un guillemet fermant dans votre commande : chaque texte entre guillemets "
+                            f"doit être fermé. Exemple : `{example}`")
         if cmd is None:
             suggestion = self.registry.suggest(parsed.name, ctx.role)
             hint = f" Vouliez-vous dire `{p}{suggestion}` ?" if suggestion else ""

@@ -102,9 +102,7 @@ class ConsoleTransport:
         if word in ("/quit", "/exit", "/q"):
             return False
         if word == "/as" and rest:
-            if self.app.config.member(rest) is None:
-                self._note(f"⚠️ {rest} n'est pas membre dans la configuration (le bot le traitera comme un inconnu).")
-            self.sender = rest
+            self.sender = resolve_sender(self.app.config, rest, self._note)
         elif word == "/room" and rest:
             room = resolve_console_room(self.app, rest, self.sender)
             if room is None:
@@ -166,6 +164,17 @@ class ConsoleTransport:
             background.cancel()
             await self.sender_outbox.drain()
             await stop_http(http_runner)
+
+
+def resolve_sender(config, text: str, note) -> str:
+    """``karim`` or ``@karim`` → ``@karim:example.org`` when that member is unique; otherwise as typed, with a
+    warning when nobody in the configuration has that id."""
+    member = config.find_member(text)
+    if member is not None:
+        return member.user_id
+    note(f"⚠️ {text} n'est pas membre dans la configuration (le bot le traitera comme un inconnu). "
+         f"Membres : {', '.join(m.user_id for m in config.members)}.")
+    return text
 
 
 def stored_file_link(out: Outgoing) -> str | None:

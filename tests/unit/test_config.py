@@ -113,3 +113,11 @@ def test_meetings_events_http_sections():
         parse_config(raw('[meetings]\nreminder_days = ["J-7"]\n'), source="c")
     assert err.value.key == "meetings.reminder_days[0]" and "J-7" in err.value.message
     assert not parse_config(raw(), source="c").http.enabled
+
+
+def test_member_lookup_by_localpart_and_room_keys_ignore_case():
+    config = parse_config(raw(), source="c")
+    assert config.find_member("karim").user_id == "@karim:test"
+    assert config.find_member("@Karim").user_id == "@karim:test"
+    assert config.find_member("personne") is None
+    assert config.resolve_room("URSCOP") == "!urscop:test"

@@ -152,3 +152,15 @@ async def test_a_redaction_undoes_only_from_the_same_room_and_by_the_author_or_a
     await h.event(kind="redaction", room_id="!bge:test", sender="@claire:test", relates_to="$cmd")
     await h.event(kind="redaction", room_id="!bge:test", sender="@karim:test", relates_to="$cmd")
     assert undone == [("@claire:test", "$cmd"), ("@karim:test", "$cmd")]
+
+
+async def test_unclosed_quote_example_comes_from_the_command_used(h):
+    from ess_bot.framework.command import Subcommand
+
+    async def noop(ctx, args):
+        ctx.reply("ok")
+    cmd = Command(name="noter", handler=noop, group="Test", summary="s", usage="!noter",
+                  examples=("!noter 1h", '!noter "Café Pixel" 1h'))
+    h.app.registry.add(cmd)
+    [reply] = await h.say('!noter "Café Pixel 1h')
+    assert "guillemet fermant" in reply.body and '!noter "Café Pixel" 1h' in reply.body
