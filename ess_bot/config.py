@@ -219,6 +219,10 @@ class Config:
 
 # -- loading ----------------------------------------------------------------------------------
 
+_TYPE_NAMES = {int: "un nombre entier", float: "un nombre", str: "un texte entre guillemets",
+               bool: "true ou false", list: "une liste [ … ]", dict: "une table [section]"}
+
+
 class _Reader:
     def __init__(self, path: str | None):
         self.path = path
@@ -239,8 +243,9 @@ class _Reader:
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-            raise self.err(f"{prefix}{key}", f"type attendu : {names}, reçu : {value!r}")
+            kinds = kind if isinstance(kind, tuple) else (kind,)
+            names = " ou ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
+            raise self.err(f"{prefix}{key}", f"{names} attendu, reçu : {value!r}")
         return value
 
     def strings(self, table: dict, prefix: str, key: str) -> tuple[str, ...]:
@@ -284,7 +289,10 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
     except FileNotFoundError:
         raise ConfigError(cfg_path, "-", "fichier introuvable") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(cfg_path, "-", f"TOML invalide : {exc}") from None
+        where = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        place = f"ligne {where[1]}, colonne {where[2]}" if where else "emplacement inconnu"
+        raise ConfigError(cfg_path, "-", f"syntaxe TOML incorrecte ({place}) : vérifiez les crochets, les "
+                                         f"guillemets et les signes = de cette ligne (détail technique : {exc})") from None
     return parse_config(raw, source=str(cfg_path), env=env,
                         base_dir=Path.cwd() if path is None else cfg_path.resolve().parent)
 

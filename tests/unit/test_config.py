@@ -79,7 +79,7 @@ def test_missing_file_and_bad_toml(tmp_path):
         load_config(tmp_path / "absent.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text("[bot\n")
-    with pytest.raises(ConfigError, match="TOML invalide"):
+    with pytest.raises(ConfigError, match="syntaxe TOML incorrecte \\(ligne 1, colonne 5\\)"):
         load_config(bad)
 
 
