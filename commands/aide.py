@@ -1,6 +1,6 @@
 """!aide — the commands the sender may use, grouped; ``!aide <commande>`` for syntax and examples."""
 
-from ess_bot.config import ROLE_LABELS
+from ess_bot.config import ROLE_LABELS, ROLE_LABELS_PLURAL
 from ess_bot.framework.command import ROOM_KINDS, command, help_text, with_prefix
 from ess_bot.framework.context import Context, UserError
 
@@ -17,7 +17,7 @@ async def aide(ctx: Context, args: list[str]) -> None:
             hint = f" Vouliez-vous dire `{p}aide {suggestion}` ?" if suggestion else ""
             raise UserError(f"Je ne connais pas la commande `{p}{name}`.{hint} Tapez `{p}aide` pour toutes les voir.")
         if not cmd.allowed(ctx.role):
-            raise UserError(f"`{p}{cmd.name}` est réservé aux {ROLE_LABELS[cmd.role]}s et plus.")
+            raise UserError(f"`{p}{cmd.name}` est réservé aux {ROLE_LABELS_PLURAL[cmd.role]} et plus.")
         ctx.reply(help_text(cmd, ctx.role, p))
         return
     groups: dict[str, list[str]] = {}

@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 ROLES = ("advisor", "coordinator", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 ROLE_LABELS = {"advisor": "conseiller·ère", "coordinator": "coordinateur·rice", "admin": "administrateur·rice"}
+ROLE_LABELS_PLURAL = {"advisor": "conseiller·ère·s", "coordinator": "coordinateur·rice·s",
+                      "admin": "administrateur·rice·s"}
 
 
 def role_allows(role: str | None, required: str) -> bool:

@@ -153,6 +153,39 @@ def match_among(text: str, lists: dict[str, ChoiceList], *, min_prefix: int = 3
     raise ChoiceError(f"{quote(text)} est ambigu : {names}. {hint}", text, tuple(c for _, c in found))
 
 
+PHRASE_MAX_WORDS = 6
+
+
+def match_phrase(words: list[str], start: int, lists: dict[str, ChoiceList]) -> tuple[str, Choice, int] | None:
+    """A closed-list value written over several words from ``start`` (``demandeur d'emploi indemnisé``,
+    ``sans activité``, ``moins de 26 ans``): (field, value, words used), the longest exact spelling
+    first. Single words are left to :func:`match_among` (which also accepts prefixes)."""
+    for n in range(min(PHRASE_MAX_WORDS, len(words) - start), 1, -1):
+        key = choice_key(" ".join(words[start:start + n]))
+        found = [(name, c) for name, clist in lists.items() for c in clist.choices if key in _spelling_keys(c)]
+        if len(found) == 1:
+            return found[0][0], found[0][1], n
+    return None
+
+
+def match_age(words: list[str], start: int) -> tuple[str, int] | None:
+    """An age in years (``30``, ``30 ans``, ``30ans``) → (age band key, words used); None if not a number.
+    An improbable age raises ParseError naming it."""
+    from ess_bot.vocabulary import AGE_MAX, AGE_MIN, age_band_for
+    word = fold(normalize(words[start]))
+    m = re.fullmatch(r"(\d{1,3})\s*(ans?)?", word)
+    if m is None:
+        return None
+    used = 1
+    if m.group(2) is None and start + 1 < len(words) and fold(words[start + 1]) in ("an", "ans"):
+        used = 2
+    age = int(m.group(1))
+    if not AGE_MIN <= age <= AGE_MAX:
+        raise ParseError(f"Âge improbable : {quote(' '.join(words[start:start + used]))} (entre {AGE_MIN} et "
+                         f"{AGE_MAX} ans). Indiquez l'âge du porteur ou sa tranche, par exemple `30` ou `26-49`.")
+    return age_band_for(age), used
+
+
 def match_list(text: str, clist: ChoiceList) -> tuple[Choice, ...]:
     """A comma-separated list of values (``juridique,financement``), without duplicates."""
     out: list[Choice] = []
@@ -239,6 +272,8 @@ def is_duration(text: str) -> bool:
 
 def parse_duration(text: str) -> int:
     """``1h30``, ``1 h 30``, ``90min``, ``1,5h``, ``2 h``, ``45mn``, ``2h00`` → minutes (1 to 720)."""
+    if not text or not text.strip():
+        raise DurationError(f"Durée manquante (je n'ai rien reçu). Exemples : {DURATION_EXAMPLES}.")
     m = _DURATION.match(fold(normalize(text)))
     if m is None:
         raise DurationError(f"Durée illisible : {quote(text)}. Exemples : {DURATION_EXAMPLES}.")
@@ -260,12 +295,25 @@ def parse_duration(text: str) -> int:
     return minutes
 
 
+def _starts_month(words: list[str], i: int) -> bool:
+    """True when ``words[i]`` is a month name (``novembre``, ``nov.``): the number before it is a day."""
+    return i < len(words) and fold(normalize(words[i])).rstrip(".,") in MONTHS
+
+
 def match_duration(words: list[str], start: int) -> tuple[int, int] | None:
-    """A duration written over 1 to 3 words from ``start`` (``1 h 30``): (minutes, words used)."""
+    """A duration written over 1 to 3 words from ``start`` (``1 h 30``): (minutes, words used).
+
+    A bare number that a month name follows is a day, not minutes: ``2h 15 novembre`` is 2 h on the
+    15th of November, ``2h 15`` alone is 2 h 15.
+    """
     for n in range(min(3, len(words) - start), 0, -1):
         text = " ".join(words[start:start + n])
-        if is_duration(text):
-            return parse_duration(text), n
+        if not is_duration(text):
+            continue
+        last = words[start + n - 1]
+        if n > 1 and last.isdigit() and _starts_month(words, start + n):
+            continue  # "2h 15 novembre": leave "15" to the date
+        return parse_duration(text), n
     return None
 
 
@@ -277,7 +325,7 @@ MONTHS = {"janvier": 1, "janv": 1, "jan": 1, "fevrier": 2, "fevr": 2, "fev": 2, 
           "sept": 9, "sep": 9, "octobre": 10, "oct": 10, "novembre": 11, "nov": 11, "decembre": 12, "dec": 12}
 NUMBER_WORDS = {"un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6, "sept": 7,
                 "huit": 8, "neuf": 9, "dix": 10, "quinze": 15}
-NEAR_FUTURE_DAYS = 31  # "28/11" typed on 27/11 is a slip for this year, not last year's 28/11
+RETENTION_YEARS = 3  # records older than this are out of the current contract and of the RGPD retention
 DATE_EXAMPLES = "`hier`, `mardi`, `12/11`, `12 novembre`, `il y a 3 jours`"
 _RELATIVE_WORDS = frozenset({
     "hier", "avant-hier", "avant", "aujourd'hui", "aujourdhui", "auj", "demain", "apres-demain", "il", "y", "a",
@@ -287,6 +335,9 @@ _ANCHORS = frozenset({"hier", "avant-hier", "aujourd'hui", "aujourdhui", "auj", 
 _NUMERIC_DATE = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})(?:[/.\-](\d{2}|\d{4}))?$")
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _DAY_MONTH = re.compile(r"^(?:(?P<wd>[a-z]+) )?(?P<d>\d{1,2}|1er) (?P<mo>[a-z]+)\.?(?: (?P<y>\d{4}))?$")
+_WEEKDAY_NUMERIC = re.compile(
+    r"^(?P<wd>[a-z]+) (?P<date>\d{1,2}[/.\-]\d{1,2}(?:[/.\-](?:\d{2}|\d{4}))?|\d{4}-\d{2}-\d{2})$")
+_MONTH_YEAR = re.compile(r"^(?:(?:en|mois de|de) )?(?P<mo>[a-z]+)\.? (?P<y>\d{4})$")
 _AGO = re.compile(r"^il y a (?P<n>\d{1,3}|[a-z]+) (?P<unit>jours?|semaines?)$")
 _WEEKDAY = re.compile(r"^(?P<wd>[a-z]+)(?: (?P<last>dernier|derniere))?$")
 
@@ -298,6 +349,31 @@ def _date_key(text: str) -> str:
     return text
 
 
+def retention_start(today: date) -> date:
+    """The oldest date a record may have: ``RETENTION_YEARS`` years before ``today``."""
+    try:
+        return today.replace(year=today.year - RETENTION_YEARS)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year - RETENTION_YEARS, day=28)
+
+
+def too_old_message(text: str, found: date | str, oldest: date) -> str:
+    """Why a date older than the retention period is refused, and what to do instead (French)."""
+    shown = date_fr(found) if isinstance(found, date) else found
+    return (f"La date {quote(text)} ({shown}) a plus de {RETENTION_YEARS} ans : les bilans portent sur la "
+            f"convention en cours et, pour le RGPD, les suivis ne sont gardés qu'environ {RETENTION_YEARS} ans "
+            f"(rien avant le {date_fr(oldest, weekday=False)}). Gardez ce suivi ancien dans les dossiers de votre "
+            "structure ; s'il doit compter dans un bilan, voyez-le avec la coordination. Vérifiez aussi l'année, "
+            f"par exemple `12/11/{oldest.year + RETENTION_YEARS}`.")
+
+
+@dataclass(frozen=True)
+class DateReading:
+    """A date as read: ``assumed_year`` is set when no year was typed and a past year was deduced
+    (``15/12`` read in March 2026 → 2025), so the reply can say so."""
+
+    value: date
+    assumed_year: int | None = None
 
 
 class DateParser:
@@ -313,6 +389,10 @@ class DateParser:
         self._settings = {"PREFER_DATES_FROM": "past", "DATE_ORDER": "DMY", "RETURN_AS_TIMEZONE_AWARE": False}
         self._cached: tuple[datetime, object] | None = None
 
+    def today(self, now: datetime) -> date:
+        """The local calendar day of ``now``."""
+        return self._local(now).date()
+
     def _local(self, now: datetime) -> datetime:
         """Naive wall-clock time of ``now`` (days are counted on the local calendar, DST included)."""
         if now.tzinfo is not None and self.tz is not None:
@@ -320,23 +400,38 @@ class DateParser:
         return now.replace(tzinfo=None)
 
     # -- public API --------------------------------------------------------------------------
-    def parse(self, text: str, now: datetime, *, allow_future: bool = False) -> date:
+    def parse(self, text: str, now: datetime, *, allow_future: bool = False, oldest: date | None = None) -> date:
         """The calendar date ``text`` names; DateError if unreadable, impossible, or in the future."""
+        return self.read(text, now, allow_future=allow_future, oldest=oldest).value
+
+    def read(self, text: str, now: datetime, *, allow_future: bool = False,
+             oldest: date | None = None) -> DateReading:
+        """Like :meth:`parse`, and whether a past year was deduced. ``oldest``: refuse earlier dates
+        (the retention limit, see :func:`retention_start`).
+
+        A day and month without a year (``15/12``, ``15 décembre``) is the nearest such date to today:
+        this year's, or last year's when that one is nearer (then ``assumed_year`` says so) — a nearer
+        date still to come is refused as future, with the way to write last year's.
+        """
         key = _date_key(text)
         if not key:
             raise DateError(f"Date vide. Exemples : {DATE_EXAMPLES}.")
         today = self._local(now).date()
-        found = self._fast(key, text, today)
-        if found is None:
+        reading = self._fast(key, text, today, allow_future)
+        if reading is None:
             found = self._dateparser(re.sub(r"\s+", " ", normalize(text)).lower(), now)
-        if found is None:
+            reading = DateReading(found) if found is not None else None
+        if reading is None:
             raise DateError(f"Date illisible : {quote(text)}. Exemples : {DATE_EXAMPLES}.")
+        found = reading.value
+        if oldest is not None and found < oldest:
+            raise DateError(too_old_message(text, found, oldest))
         if found.year < 2000:
-            raise DateError(f"Date trop ancienne : {quote(text)} ({date_fr(found)}).")
+            raise DateError(f"Date trop ancienne : {quote(text)} ({date_fr(found)}). Exemple : `12/11`.")
         if found > today and not allow_future:
             raise DateError(f"La date {quote(text)} ({date_fr(found)}) est dans le futur : on n'enregistre que ce "
                             "qui a déjà eu lieu. Exemples : " + DATE_EXAMPLES + ".")
-        return found
+        return reading
 
     def looks_like_date(self, words: list[str]) -> bool:
         """True when every word belongs to the date vocabulary and one of them anchors a date."""
@@ -364,18 +459,25 @@ class DateParser:
             anchor = True
         return anchor or (month and has_number)
 
-    def match_span(self, words: list[str], start: int, now: datetime) -> tuple[date, int] | None:
+    def match_span(self, words: list[str], start: int, now: datetime, *,
+                   oldest: date | None = None) -> tuple[date, int] | None:
         """A date written over 1 to 5 words from ``start``: (date, words used), longest first.
 
         A span that is clearly a date but wrong (future, 31/02) raises DateError.
         """
+        found = self.match_reading(words, start, now, oldest=oldest)
+        return (found[0].value, found[1]) if found is not None else None
+
+    def match_reading(self, words: list[str], start: int, now: datetime, *,
+                      oldest: date | None = None) -> tuple[DateReading, int] | None:
+        """:meth:`match_span` with the :class:`DateReading` (to tell when a year was deduced)."""
         for n in range(min(5, len(words) - start), 0, -1):
             span = words[start:start + n]
             if not self.looks_like_date(span):
                 continue
             text = " ".join(span)
             try:
-                return self.parse(text, now), n
+                return self.read(text, now, oldest=oldest), n
             except DateError:
                 if n == 1 or self._fast_shape(_date_key(text)):
                     raise
@@ -384,9 +486,39 @@ class DateParser:
     # -- fast paths --------------------------------------------------------------------------
     @staticmethod
     def _fast_shape(key: str) -> bool:
-        return bool(_NUMERIC_DATE.match(key) or _ISO_DATE.match(key) or _DAY_MONTH.match(key))
+        return bool(_NUMERIC_DATE.match(key) or _ISO_DATE.match(key) or _DAY_MONTH.match(key)
+                    or _WEEKDAY_NUMERIC.match(key) or _MONTH_YEAR.match(key) or _AGO.match(key))
 
-    def _fast(self, key: str, text: str, today: date) -> date | None:
+    def _fast(self, key: str, text: str, today: date, allow_future: bool = False) -> DateReading | None:
+        m = _WEEKDAY_NUMERIC.match(key)
+        if m and m.group("wd") in WEEKDAYS:  # "jeudi 25/11": the weekday must agree with the date
+            reading = self._fast(m.group("date"), text, today, allow_future)
+            if reading is not None:
+                self._check_weekday(reading.value, m.group("wd"), text)
+            return reading
+        m = _MONTH_YEAR.match(key)
+        if m and m.group("mo") in MONTHS:  # "novembre 2025": which day?
+            month, year = MONTHS[m.group("mo")], int(m.group("y"))
+            oldest = retention_start(today)
+            if (year, month) < (oldest.year, oldest.month):
+                from ess_bot.formatting import MONTHS_FR
+                raise DateError(too_old_message(text, f"{MONTHS_FR[month - 1]} {year}", oldest))
+            raise DateError(f"Il manque le jour dans {quote(text)} : précisez-le, par exemple "
+                            f"`12 {m.group('mo')} {year}` ou `12/{month:02d}/{year}`.")
+        found = self._fast_date(key, text, today, allow_future)
+        if found is None or isinstance(found, DateReading):
+            return found
+        return DateReading(found)
+
+    @staticmethod
+    def _check_weekday(found: date, weekday: str, text: str) -> None:
+        if WEEKDAYS[weekday] != found.weekday():
+            from ess_bot.formatting import WEEKDAYS_FR
+            raise DateError(f"Le {date_fr(found, weekday=False)} est un {WEEKDAYS_FR[found.weekday()]}, pas un "
+                            f"{weekday} ({quote(text)}). Vérifiez la date, par exemple "
+                            f"`{WEEKDAYS_FR[found.weekday()]} {found.day:02d}/{found.month:02d}`.")
+
+    def _fast_date(self, key: str, text: str, today: date, allow_future: bool) -> date | DateReading | None:
         if key in ("aujourd'hui", "aujourdhui", "auj", "ce jour"):
             return today
         if key == "hier":
@@ -411,7 +543,7 @@ class DateParser:
         if m:
             day, month, year = int(m.group(1)), int(m.group(2)), m.group(3)
             if year is None:
-                return self._recent(day, month, today, text)
+                return self._recent(day, month, today, text, allow_future)
             y = int(year) + (2000 if len(year) == 2 else 0)
             return self._make(y, month, day, text)
         m = _DAY_MONTH.match(key)
@@ -419,11 +551,9 @@ class DateParser:
             day = 1 if m.group("d") == "1er" else int(m.group("d"))
             month = MONTHS[m.group("mo")]
             found = (self._make(int(m.group("y")), month, day, text) if m.group("y")
-                     else self._recent(day, month, today, text))
-            if m.group("wd") is not None and WEEKDAYS[m.group("wd")] != found.weekday():
-                from ess_bot.formatting import WEEKDAYS_FR
-                raise DateError(f"Le {date_fr(found, weekday=False)} est un {WEEKDAYS_FR[found.weekday()]}, "
-                                f"pas un {m.group('wd')} ({quote(text)}). Vérifiez la date.")
+                     else self._recent(day, month, today, text, allow_future))
+            if m.group("wd") is not None:
+                self._check_weekday(found.value if isinstance(found, DateReading) else found, m.group("wd"), text)
             return found
         m = _WEEKDAY.match(key)
         if m and m.group("wd") in WEEKDAYS:
@@ -440,23 +570,33 @@ class DateParser:
         except ValueError:
             raise DateError(f"Cette date n'existe pas : {quote(text)}. Exemple : `12/11/2026`.") from None
 
-    def _recent(self, day: int, month: int, today: date, text: str) -> date:
-        """Day and month without a year: the most recent past occurrence — except that a date in the
-        coming month is taken as meant for this year (and so refused as future), not as last year's."""
+    def _recent(self, day: int, month: int, today: date, text: str, allow_future: bool = False) -> DateReading:
+        """Day and month without a year: the nearest such date to ``today``, this year's or last year's
+        (one rule for every date: ``12/12`` and ``31/12`` typed on 24 November are both this year's,
+        so both refused as future). A deduced past year is reported in ``assumed_year``."""
         if not (1 <= month <= 12 and 1 <= day <= 31):
             raise DateError(f"Cette date n'existe pas : {quote(text)}. Exemple : `12/11`.")
-        for year in (today.year, today.year - 1, today.year - 2, today.year - 3, today.year - 4):
-            try:
-                found = date(year, month, day)
-            except ValueError:  # 29/02 outside a leap year: look further back
-                continue
-            if found <= today:
-                return found
-            if (found - today).days <= NEAR_FUTURE_DAYS:
-                raise DateError(f"La date {quote(text)} ({date_fr(found)}) est dans le futur : on n'enregistre que "
-                                f"ce qui a déjà eu lieu. Pour l'an dernier, précisez l'année "
-                                f"(`{day:02d}/{month:02d}/{year - 1}`).")
-        raise DateError(f"Cette date n'existe pas : {quote(text)}. Exemple : `12/11`.")
+        try:
+            this_year = date(today.year, month, day)
+        except ValueError:
+            if (month, day) == (2, 29):
+                raise DateError(f"Le 29 février n'existe pas en {today.year} (ce n'est pas une année bissextile) : "
+                                f"{quote(text)} ne peut pas désigner cette année. Pour une autre année, précisez-la, "
+                                f"par exemple `29/02/{today.year - today.year % 4}`.") from None
+            raise DateError(f"Cette date n'existe pas : {quote(text)}. Exemple : `12/11`.") from None
+        if this_year <= today:
+            return DateReading(this_year)
+        try:
+            last_year = date(today.year - 1, month, day)
+        except ValueError:  # 29/02 of a leap year still to come: last year had none
+            last_year = None
+        if last_year is None or (this_year - today) <= (today - last_year):
+            if allow_future:
+                return DateReading(this_year)
+            example = f"`{day:02d}/{month:02d}/{today.year - 1}`" if last_year else "`12/11`"
+            raise DateError(f"La date {quote(text)} ({date_fr(this_year)}) est dans le futur : on n'enregistre que "
+                            f"ce qui a déjà eu lieu. Pour l'an dernier, précisez l'année, par exemple {example}.")
+        return DateReading(last_year, assumed_year=last_year.year)
 
     # -- dateparser fallback -----------------------------------------------------------------
     def _parser_for(self, base: datetime):
@@ -492,6 +632,36 @@ def parse_fte(text: str) -> Decimal:
         raise ParseError(f"Nombre d'emplois illisible : {quote(text)}.") from None
 
 
+_NUMBER = re.compile(r"^(?:n[°o]?|no|#)?\s*\.?\s*(?P<sign>[-+]?)\s*(?P<digits>\d+)$")
+
+
+def _thousands(n: int) -> str:
+    return f"{n:,}".replace(",", "\u202f")
+
+
+def parse_number(text: str, what: str, example: str, *, low: int = 1, high: int = 10**9) -> int:
+    """A record number as people type it: ``42``, ``n°42``, ``n° 42``, ``no 42``, ``#42`` → 42.
+
+    ``what`` completes "Numéro …" (``"du suivi"``, ``"de l'outil"``, ``"de l'événement"``); ``example``
+    is a whole command shown in the message (``!suivi annuler 42``). Raises ParseError naming the value
+    when it is missing, not a number, or outside ``low``–``high``.
+    """
+    raw = (text or "").strip()
+    if not raw:
+        raise ParseError(f"Numéro {what} attendu, par exemple `{example}` (je n'ai rien reçu).")
+    m = _NUMBER.match(fold(normalize(raw)).replace("º", "°"))
+    if m is None:
+        raise ParseError(f"Numéro {what} attendu, par exemple `{example}` (reçu : {quote(raw)}).")
+    value = int(m.group("digits")) * (-1 if m.group("sign") == "-" else 1)
+    if value > high:
+        raise ParseError(f"Numéro {quote(raw)} trop grand : le numéro {what} va de {low} à {_thousands(high)}. "
+                         f"Par exemple `{example}`.")
+    if value < low:
+        raise ParseError(f"Numéro {quote(raw)} trop petit : le numéro {what} commence à {low}. "
+                         f"Par exemple `{example}`.")
+    return value
+
+
 # -- project codes -----------------------------------------------------------------------------
 
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L
@@ -523,29 +693,65 @@ _EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
 _PHONE = re.compile(r"(?<![\d+])(?:(?:\+|00)\s?33\s?(?:\(0\)\s?)?[1-9]|0[1-9])(?:[\s.\-]?\d{2}){4}(?!\d)")
 
 
+# Health data is sensitive (RGPD art. 9): never in the chat, not even "RQTH" as a hint. Whole words,
+# accents and case ignored (``sante`` and ``Santé`` both match; ``santon`` does not).
+HEALTH_WORDS = (
+    "handicap", "handicaps", "handicape", "handicapee", "handicapes", "handicapees", "mdph", "rqth", "aah",
+    "ald", "maladie", "maladies", "malade", "malades", "sante", "medical", "medicale", "medicaux", "medicales",
+    "depression", "depressions", "depressif", "depressive", "cancer", "cancers", "grossesse", "grossesses",
+    "invalidite", "hospitalisation", "hospitalise", "hospitalisee", "psychiatrique", "psychiatrie",
+    "burn-out", "burnout", "diabete", "chimiotherapie", "therapie", "traitement medical",
+)
+_HEALTH = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in sorted(HEALTH_WORDS, key=len, reverse=True))
+                     + r")(?!\w)")
+
+
 @dataclass(frozen=True)
 class PersonalData:
-    kind: str   # "email" | "phone"
+    kind: str   # "email" | "phone" | "health"
     value: str
 
 
+def _fold_spans(text: str) -> tuple[str, list[int]]:
+    """``fold(text)`` and, for each folded character, its index in ``text`` (to quote what was typed)."""
+    out: list[str] = []
+    index: list[int] = []
+    for i, ch in enumerate(text):
+        f = fold(ch)
+        out.append(f)
+        index += [i] * len(f)
+    return "".join(out), index
+
+
 def find_personal_data(text: str) -> list[PersonalData]:
-    """E-mail addresses and French phone numbers found in ``text``."""
+    """E-mail addresses, French phone numbers and health words found in ``text``."""
     text = normalize(text)
     found = [PersonalData("email", m.group(0)) for m in _EMAIL.finditer(text)]
     found += [PersonalData("phone", m.group(0)) for m in _PHONE.finditer(text)]
+    folded, index = _fold_spans(text)
+    for m in _HEALTH.finditer(folded):
+        found.append(PersonalData("health", text[index[m.start()]:index[m.end() - 1] + 1]))
     return found
 
 
-def check_personal_data(text: str, what: str = "la note") -> None:
-    """Refuse free text that holds an e-mail address or a phone number (RGPD: no contact details)."""
+def check_personal_data(text: str, field: str = "la note") -> None:
+    """Refuse free text holding an e-mail address, a phone number (no contact details) or a health
+    word (handicap, MDPH, RQTH, maladie…: health data must never be written in the chat) — RGPD.
+
+    ``field`` names the text in the message (``"la note"``, ``"le nom du projet"``)."""
     found = find_personal_data(text)
     if not found:
         return
     first = found[0]
+    if first.kind == "health":
+        raise PersonalDataError(
+            f"🔒 {field[:1].upper() + field[1:]} contient une donnée de santé ({quote(first.value)}) : pas de données "
+            "de santé dans le chat (RGPD, données sensibles : handicap, maladie, RQTH, MDPH…). Gardez-les dans les "
+            "fichiers de votre structure et écrivez seulement ce qui sert au suivi, par exemple "
+            "« besoin d'un accompagnement adapté ». Retirez ce mot et recommencez.", first.kind, first.value)
     kind = "une adresse e-mail" if first.kind == "email" else "un numéro de téléphone"
     raise PersonalDataError(
-        f"🔒 {what.capitalize()} contient {kind} ({quote(first.value)}) : pour respecter le RGPD, aucune "
+        f"🔒 {field[:1].upper() + field[1:]} contient {kind} ({quote(first.value)}) : pour respecter le RGPD, aucune "
         "coordonnée personnelle ne doit être enregistrée ici — gardez-les dans les fichiers de votre structure. "
         "Retirez-la et recommencez.", first.kind, first.value)
 
@@ -582,6 +788,8 @@ class RecordLine:
     modality: str | None = None
     duration: int | None = None
     date: date | None = None
+    date_text: str | None = None           # the date as typed
+    assumed_year: int | None = None        # a past year deduced for a date typed without one
     themes: tuple[str, ...] | None = None
     note: str | None = None                # note=… ("" when cleared with note=-)
 
@@ -606,8 +814,10 @@ def parse_record_line(tokens: list[Token], now: datetime, dates: DateParser, *, 
     """Read the fields of an accompaniment line. Pure: the project is resolved by the caller.
 
     Positional words are tried, in order, as a duration (``1 h 30``), a date (``mardi dernier``),
-    a project code, then a phase or a modality (by prefix of at least 3 letters); what remains is
-    part of the project's label. Quoted texts are a label or the note; ``key=value`` options win.
+    a project code, then a phase or a modality (several words, ``post création``, or one word by
+    prefix of at least 3 letters); what remains is part of the project's label. Dates older than the
+    retention period (:data:`RETENTION_YEARS`) are refused. Quoted texts are a label or the note;
+    ``key=value`` options win.
     """
     from ess_bot.vocabulary import MODALITIES, PHASES, THEMES
     options, rest = split_options(tokens)
@@ -628,8 +838,14 @@ def parse_record_line(tokens: list[Token], now: datetime, dates: DateParser, *, 
         put("modality", match_choice(opts["modalite"], MODALITIES).key, opts["modalite"])
     if "duree" in opts:
         put("duration", parse_duration(opts["duree"]), opts["duree"])
+    oldest = retention_start(dates.today(now))
+
+    def put_date(reading: DateReading, text: str) -> None:
+        put("date", reading.value, text)
+        line.date_text, line.assumed_year = text, reading.assumed_year
+
     if "date" in opts:
-        put("date", dates.parse(opts["date"], now), opts["date"])
+        put_date(dates.read(opts["date"], now, oldest=oldest), opts["date"])
     if "themes" in opts:
         line.themes = () if opts["themes"].strip() in ("-", "aucun") else tuple(
             c.key for c in match_list(opts["themes"], THEMES))
@@ -651,9 +867,9 @@ def parse_record_line(tokens: list[Token], now: datetime, dates: DateParser, *, 
             put("duration", found[0], " ".join(words[i:i + found[1]]))
             i += found[1]
             continue
-        span = dates.match_span(words, i, now)
+        span = dates.match_reading(words, i, now, oldest=oldest)
         if span is not None:
-            put("date", span[0], " ".join(words[i:i + span[1]]))
+            put_date(span[0], " ".join(words[i:i + span[1]]))
             i += span[1]
             continue
         if looks_like_code(tok.text):
@@ -662,6 +878,12 @@ def parse_record_line(tokens: list[Token], now: datetime, dates: DateParser, *, 
                                  f"un seul projet. Exemple : `{example}`")
             line.project_code = parse_project_code(tok.text) or tok.text.upper()
             i += 1
+            continue
+        phrase = match_phrase(words, i, lists)  # "post création", "en présentiel"
+        if phrase is not None:
+            name, choice, n = phrase
+            put("phase" if name == "phase" else "modality", choice.key, " ".join(words[i:i + n]))
+            i += n
             continue
         matched = match_among(tok.text, lists, min_prefix=3)
         if matched is not None:

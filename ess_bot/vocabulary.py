@@ -127,7 +127,7 @@ PHASES = ChoiceList("phase", (
 ), example="émergence")
 
 MODALITIES = ChoiceList("modalité", (
-    Choice("individuel", "individuel", ("rdv", "entretien")),
+    Choice("individuel", "individuel", ("rdv", "entretien", "présentiel", "en présentiel", "face à face")),
     Choice("collectif", "collectif"),
     Choice("atelier", "atelier"),
     Choice("permanence", "permanence"),
@@ -157,6 +157,18 @@ REFERRAL_STATUSES = ChoiceList("statut de l'orientation", (
     Choice("acceptee", "acceptée"),
     Choice("refusee", "refusée"),
 ))
+
+AGE_MIN, AGE_MAX = 14, 99  # ages a holder may plausibly have (a number outside is a typing slip)
+
+
+def age_band_for(age: int) -> str:
+    """The band key of an age in years: 25 → ``lt26``, 30 → ``26_49``, 50 → ``50plus``."""
+    if age < 26:
+        return "lt26"
+    if age < 50:
+        return "26_49"
+    return "50plus"
+
 
 NOTE_MAX = 280
 LABEL_MAX = 60

@@ -16,7 +16,7 @@ from typing import Awaitable, Callable
 
 from sqlalchemy.exc import IntegrityError
 
-from ess_bot.config import ROLE_LABELS, Config, role_allows
+from ess_bot.config import ROLE_LABELS, ROLE_LABELS_PLURAL, Config, role_allows
 from ess_bot.clock import Clock
 from ess_bot.framework.command import Command, Registry, help_text, with_prefix
 from ess_bot.framework.context import Context, Runtime, UserError
@@ -228,7 +228,7 @@ class Dispatcher:
         required = sub.role if sub else cmd.role
         if not role_allows(ctx.role, required):
             what = f"`{p}{cmd.name} {sub.name}`" if sub else f"`{p}{cmd.name}`"
-            raise UserError(f"Désolé, {what} est réservé aux {ROLE_LABELS[required]}s et plus "
+            raise UserError(f"Désolé, {what} est réservé aux {ROLE_LABELS_PLURAL[required]} et plus "
                             f"(votre rôle : {ROLE_LABELS[ctx.role]}). Demandez à un·e coordinateur·rice du réseau.")
         if sub is not None:
             await sub.handler(ctx, args[1:])

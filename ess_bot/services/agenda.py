@@ -29,11 +29,16 @@ class AgendaEntry:
     cancelled: bool = False
     sequence: int = 0
     uid: str = ""
+    categories: tuple[str, ...] = ()   # tags → CATEGORIES
 
     def calendar_item(self) -> CalendarItem:
+        """The VEVENT of this entry — the one builder for announcements and the feed, so they agree."""
+        lines = [f"Organisé par {self.organiser}"] if self.organiser else []
+        if self.audience:
+            lines.append(f"Public : {self.audience}")
         return CalendarItem(uid=self.uid, title=self.title, start=self.start, end=self.end, location=self.location,
                             url=self.url, sequence=self.sequence, cancelled=self.cancelled,
-                            description=f"Organisé par {self.organiser}" if self.organiser else "")
+                            description="\n".join(lines), categories=self.categories)
 
 
 class CalendarSource(Protocol):
