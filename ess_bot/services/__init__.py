@@ -12,6 +12,7 @@ from ess_bot.services.agenda_service import AgendaService
 from ess_bot.services.events import EventService
 from ess_bot.services.meetings import MeetingService
 from ess_bot.services.permanences import PermanenceService
+from ess_bot.services.reports import ReportService
 from ess_bot.services.tools import ToolService
 
 
@@ -28,6 +29,7 @@ class Services:
     agenda: AgendaService           # merges every CalendarSource (events and network meetings)
     permanences: PermanenceService
     meetings: MeetingService
+    reports: ReportService
 
 
 def build_services(config: Config, clock: Clock) -> Services:
@@ -37,4 +39,5 @@ def build_services(config: Config, clock: Clock) -> Services:
     return Services(config=config, clock=clock, dates=DateParser(clock.tz),
                     accompaniments=AccompanimentService(config, clock), tools=ToolService(config, clock),
                     events=events, agenda=AgendaService([events, meetings], clock),
-                    permanences=PermanenceService(config, clock), meetings=meetings)
+                    permanences=PermanenceService(config, clock), meetings=meetings,
+                    reports=ReportService(config, clock))

@@ -80,6 +80,11 @@ class Accompaniment(Base):
         Index("ix_accompaniments_project", "project_id"),
         Index("ix_accompaniments_advisor", "advisor"),
         Index("ix_accompaniments_source_event", "source_event_id"),
+        # covering indexes for the report (migration 0005)
+        Index("ix_accompaniments_report", "partner", "date", "phase", "modality", "cancelled", "project_id",
+              "duration_minutes"),
+        Index("ix_accompaniments_history", "project_id", "partner", "cancelled", "date", "phase",
+              "duration_minutes"),
     )
 
 
@@ -110,6 +115,8 @@ class ProjectOutcome(Base):
     recorded_by: Mapped[str] = mapped_column(String(USER_ID))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
+    __table_args__ = (Index("ix_project_outcomes_date", "date"),)
+
 
 class Referral(Base):
     """A project proposed by one partner to another, accepted or refused by the receiving partner."""
@@ -132,4 +139,5 @@ class Referral(Base):
     __table_args__ = (
         Index("ix_referrals_project", "project_id"),
         Index("ix_referrals_to_status", "to_partner", "status"),
+        Index("ix_referrals_date", "date"),
     )

@@ -19,7 +19,7 @@ def test_help_on_every_command():
     for args in (["--help"], ["run", "--help"], ["console", "--help"], ["db", "--help"], ["check-config", "--help"]):
         result = run(args)
         assert result.returncode == 0, result.stderr
-        assert "usage: ess-bot" in result.stdout
+        assert "utilisation : ess-bot" in result.stdout
 
 
 def test_check_config_prints_a_summary_and_names_bad_keys(tmp_path):
@@ -78,3 +78,14 @@ def test_run_without_credentials_explains_what_is_missing(tmp_path):
     result = run(["run", "-c", str(config)], env={"ESS_BOT_MATRIX_PASSWORD": "", "ESS_BOT_MATRIX_ACCESS_TOKEN": ""})
     assert result.returncode == 2
     assert "[matrix.password] un mot de passe ou un access_token est nécessaire" in result.stderr
+
+
+def test_command_line_errors_and_help_are_in_french():
+    result = run(["nimporte"])
+    assert result.returncode == 2
+    assert "choix inconnu « nimporte »" in result.stderr and "invalid choice" not in result.stderr
+    result = run(["console", "--now"])
+    assert "l'option --now attend une valeur" in result.stderr
+    helptext = run(["console", "--help"]).stdout
+    assert helptext.startswith("utilisation : ess-bot console") and "afficher cette aide" in helptext
+    assert "show this help" not in helptext and "usage:" not in helptext

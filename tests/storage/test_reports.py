@@ -1,0 +1,292 @@
+"""Every report aggregate against a hand-computed dataset, on SQLite and PostgreSQL (``db_url``).
+
+The dataset (``seed``): 3 partners, 6 projects, 12 accompaniments (one cancelled, two just outside
+the 3rd quarter of 2026, two on its first and last days), 5 outcomes and 4 referrals. The expected
+figures below were counted by hand from the table in ``RECORDS``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from ess_bot.clock import Clock
+from ess_bot.config import parse_config
+from ess_bot.services.periods import month_period, quarter_period, range_period, year_period
+from ess_bot.services.reports import Activity, ReportForbidden, ReportService
+from ess_bot.storage.accompaniments import Accompaniment, AccompanimentTheme, Project, ProjectOutcome, Referral
+
+PARIS = ZoneInfo("Europe/Paris")
+NOW = datetime(2026, 11, 27, 10, 0, tzinfo=PARIS)
+CONFIG = """
+[[partners]]
+slug = "bge-fc"
+name = "BGE Franche-Comté"
+departments = ["25", "39", "70", "90"]
+
+[[partners]]
+slug = "urscop"
+name = "URSCOP"
+departments = ["21", "25", "39", "58", "70", "71", "89", "90"]
+
+[[partners]]
+slug = "aldess"
+name = "Aldess"
+departments = ["58"]
+"""
+T3 = quarter_period(2026, 3)
+
+# code, holding partner, département, gender, age band, employment status, minima, qpv, frr
+PROJECTS = [
+    ("P-2222", "bge-fc", "25", "femme", "26_49", "de_longue_duree", "rsa", "oui", "non"),
+    ("P-3333", "bge-fc", "39", "homme", "lt26", "de_indemnise", "aucun", "non", "oui"),
+    ("P-4444", "bge-fc", "70", None, None, None, None, None, None),
+    ("P-5555", "urscop", "21", "femme", "50plus", "salarie", "aucun", "non", "oui"),
+    ("P-6666", "urscop", "25", "femme", None, "de_non_indemnise", "ass", "nc", None),
+    ("P-7777", "aldess", "58", "autre", "26_49", "independant", "nc", "non", "non"),
+]
+# n°, project, partner, date, phase, modality, minutes, cancelled
+RECORDS = [
+    (1, "P-2222", "bge-fc", date(2026, 7, 3), "accueil", "individuel", 60, False),
+    (2, "P-2222", "bge-fc", date(2026, 7, 20), "emergence", "visio", 90, False),
+    (3, "P-3333", "bge-fc", date(2026, 8, 5), "accueil", "individuel", 45, False),
+    (4, "P-3333", "bge-fc", date(2026, 9, 30), "financement", "telephone", 30, False),     # last day of T3
+    (5, "P-4444", "bge-fc", date(2026, 6, 30), "accueil", "individuel", 120, False),       # the day before T3
+    (6, "P-4444", "bge-fc", date(2026, 7, 1), "emergence", "atelier", 180, False),         # first day of T3
+    (7, "P-2222", "urscop", date(2026, 8, 10), "ante_creation", "individuel", 120, False),  # after a referral
+    (8, "P-5555", "urscop", date(2026, 9, 15), "financement", "collectif", 60, False),
+    (9, "P-5555", "urscop", date(2026, 9, 16), "financement", "individuel", 60, True),      # cancelled
+    (10, "P-6666", "urscop", date(2026, 10, 1), "accueil", "individuel", 60, False),       # the day after T3
+    (11, "P-7777", "aldess", date(2026, 7, 15), "accueil", "permanence", 30, False),
+    (12, "P-7777", "aldess", date(2026, 8, 15), "emergence", "individuel", 75, False),
+]
+# project, outcome, date, legal form, jobs (FTE), recording partner
+OUTCOMES = [
+    ("P-3333", "creation", date(2026, 9, 1), "scop", Decimal("2.5"), "bge-fc"),
+    ("P-4444", "abandon", date(2026, 8, 20), None, None, "bge-fc"),
+    ("P-5555", "creation", date(2026, 7, 10), "scic", Decimal("1"), "urscop"),
+    ("P-7777", "reorientation", date(2026, 10, 5), None, None, "aldess"),   # after T3
+    ("P-2222", "report", date(2026, 6, 15), None, None, "bge-fc"),          # before T3
+]
+# project, from, to, date, status
+REFERRALS = [
+    ("P-2222", "bge-fc", "urscop", date(2026, 7, 25), "acceptee"),
+    ("P-3333", "bge-fc", "urscop", date(2026, 8, 2), "refusee"),
+    ("P-7777", "aldess", "bge-fc", date(2026, 9, 10), "proposee"),
+    ("P-4444", "bge-fc", "aldess", date(2026, 5, 5), "acceptee"),           # before T3
+]
+
+
+def report_config():
+    return parse_config(tomllib.loads(CONFIG), source="test")
+
+
+async def seed(session) -> None:
+    """Write the dataset above (ids follow the order of the lists)."""
+    created = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    ids = {}
+    for i, (code, partner, dep, gender, age, status, minima, qpv, frr) in enumerate(PROJECTS, start=1):
+        session.add(Project(id=i, code=code, label=f"Projet secret {i}", label_key=f"projet secret {i}", partner=partner,
+                            department=dep, nature="creation", legal_form="nsp", collective=False, esus="non",
+                            created_at=created, created_by="@test:test", gender=gender, age_band=age,
+                            employment_status=status, minima=minima, qpv=qpv, frr=frr))
+        ids[code] = i
+    await session.flush()
+    for n, code, partner, day, phase, modality, minutes, cancelled in RECORDS:
+        session.add(Accompaniment(id=n, project_id=ids[code], advisor="@test:test", partner=partner, date=day,
+                                  phase=phase, modality=modality, duration_minutes=minutes,
+                                  note="Note confidentielle", cancelled=cancelled,
+                                  cancelled_at=created if cancelled else None, created_at=created))
+    await session.flush()
+    session.add_all([AccompanimentTheme(accompaniment_id=1, theme="juridique"),
+                     AccompanimentTheme(accompaniment_id=2, theme="financement")])
+    for code, outcome, day, form, fte, partner in OUTCOMES:
+        session.add(ProjectOutcome(project_id=ids[code], outcome=outcome, date=day, legal_form=form, jobs_fte=fte,
+                                   partner=partner, recorded_by="@test:test", recorded_at=created))
+    for code, src, dst, day, status in REFERRALS:
+        session.add(Referral(project_id=ids[code], from_partner=src, to_partner=dst, date=day, status=status,
+                             created_by="@test:test", created_at=created))
+    await session.flush()
+
+
+@pytest.fixture
+def service() -> ReportService:
+    return ReportService(report_config(), Clock(PARIS, frozen_at=NOW))
+
+
+@pytest.fixture
+async def seeded(database):
+    async with database.sessions.begin() as session:
+        await seed(session)
+    return database
+
+
+async def build(db, service, period, partner=None):
+    async with db.sessions() as session:
+        return await service.build(session, period, partner)
+
+
+def A(n, p, m):
+    return Activity(n, p, m)
+
+
+async def test_network_quarter_every_aggregate(seeded, service):
+    r = await build(seeded, service, T3)
+    assert r.period == T3 and r.partner is None and r.scope_name == "tout le réseau"
+    assert r.generated_at == NOW
+    t = r.totals
+    assert (t.accompaniments, t.projects, t.minutes, t.new_projects) == (9, 5, 690, 4)
+    assert t.hours == Decimal("11.5")
+    assert r.by_partner == [("bge-fc", A(5, 3, 405)), ("urscop", A(2, 2, 180)), ("aldess", A(2, 1, 105))]
+    assert r.by_phase == [("accueil", A(3, 3, 135)), ("emergence", A(3, 3, 345)), ("ante_creation", A(1, 1, 120)),
+                          ("financement", A(2, 2, 90)), ("lancement", A(0, 0, 0)), ("post_creation", A(0, 0, 0))]
+    assert r.by_modality == [("individuel", A(4, None, 300)), ("collectif", A(1, None, 60)),
+                             ("atelier", A(1, None, 180)), ("permanence", A(1, None, 30)),
+                             ("visio", A(1, None, 90)), ("telephone", A(1, None, 30))]
+    assert r.by_month == [("2026-07", A(4, None, 360)), ("2026-08", A(3, None, 240)), ("2026-09", A(2, None, 90))]
+    assert r.minutes_by_partner_month == [
+        (("bge-fc", "2026-07"), 330), (("bge-fc", "2026-08"), 45), (("bge-fc", "2026-09"), 30),
+        (("urscop", "2026-08"), 120), (("urscop", "2026-09"), 60),
+        (("aldess", "2026-07"), 30), (("aldess", "2026-08"), 75)]
+    assert r.by_department == [("21", A(1, 1, 60)), ("25", A(3, 1, 270)), ("39", A(2, 1, 75)), ("58", A(2, 1, 105)),
+                               ("70", A(1, 1, 180))]
+
+
+async def test_network_quarter_profile(seeded, service):
+    p = (await build(seeded, service, T3)).profile
+    assert (p.projects, p.women, p.job_seekers, p.long_term_job_seekers, p.minima, p.qpv, p.frr) == (5, 2, 2, 1, 1, 1, 2)
+    assert (p.under_26, p.age_26_49, p.over_50, p.unknown_profile) == (1, 2, 1, 1)
+    assert p.share(p.women) == Decimal("40.0") and p.share(p.long_term_job_seekers) == Decimal("20.0")
+    counts = (await build(seeded, service, T3)).profile_counts
+    assert counts["gender"] == [("femme", 2), ("homme", 1), ("autre", 1), ("nc", 0), (None, 1)]
+    assert counts["age_band"] == [("lt26", 1), ("26_49", 2), ("50plus", 1), ("nc", 0), (None, 1)]
+    assert dict(counts["employment_status"]) == {"de_indemnise": 1, "de_non_indemnise": 0, "de_longue_duree": 1,
+                                                 "salarie": 1, "independant": 1, "etudiant": 0, "sans_activite": 0,
+                                                 "nc": 0, None: 1}
+    assert counts["minima"] == [("rsa", 1), ("ass", 0), ("aucun", 2), ("nc", 1), (None, 1)]
+    assert counts["qpv"] == [("oui", 1), ("non", 3), ("nc", 0), (None, 1)]
+    assert counts["frr"] == [("oui", 2), ("non", 2), ("nc", 0), (None, 1)]
+
+
+async def test_network_quarter_outcomes_and_referrals(seeded, service):
+    r = await build(seeded, service, T3)
+    o = r.outcomes
+    assert (o.creations, o.jobs_fte, o.abandons, o.reorientations, o.postponed) == (2, Decimal("3.50"), 1, 0, 0)
+    assert [(k, c.projects, c.jobs_fte) for k, c in r.by_outcome] == [
+        ("creation", 2, Decimal("3.50")), ("abandon", 1, Decimal("0.00")), ("reorientation", 0, Decimal("0.00")),
+        ("report", 0, Decimal("0.00"))]
+    assert [(k, c.projects, c.jobs_fte) for k, c in r.creations_by_legal_form] == [
+        ("scic", 1, Decimal("1.00")), ("scop", 1, Decimal("2.50"))]
+    f = r.referrals
+    assert (f.proposed, f.accepted, f.refused, f.pending) == (3, 1, 1, 1)
+    assert [(route, (c.proposed, c.accepted, c.refused, c.pending)) for route, c in r.referrals_by_route] == [
+        (("aldess", "bge-fc"), (1, 0, 0, 1)), (("bge-fc", "urscop"), (2, 1, 1, 0))]
+
+
+async def test_partner_scope(seeded, service):
+    r = await build(seeded, service, T3, "bge-fc")
+    assert r.scope_name == "BGE Franche-Comté"
+    assert (r.totals.accompaniments, r.totals.projects, r.totals.minutes, r.totals.new_projects) == (5, 3, 405, 2)
+    assert r.by_partner == [("bge-fc", A(5, 3, 405))]
+    assert r.by_department == [("25", A(2, 1, 150)), ("39", A(2, 1, 75)), ("70", A(1, 1, 180))]
+    assert r.minutes_by_partner_month == [(("bge-fc", "2026-07"), 330), (("bge-fc", "2026-08"), 45),
+                                          (("bge-fc", "2026-09"), 30)]
+    assert (r.profile.projects, r.profile.women, r.profile.unknown_profile) == (3, 1, 1)
+    assert (r.outcomes.creations, r.outcomes.jobs_fte, r.outcomes.abandons) == (1, Decimal("2.50"), 1)
+    f = r.referrals
+    assert (f.proposed, f.accepted, f.refused, f.pending, f.sent, f.received) == (3, 1, 1, 1, 2, 1)
+
+    r = await build(seeded, service, T3, "urscop")
+    # P-2222 is new *for URSCOP* (its first URSCOP record is in the period); the cancelled n°9 does not count
+    assert (r.totals.accompaniments, r.totals.projects, r.totals.minutes, r.totals.new_projects) == (2, 2, 180, 2)
+    assert r.by_phase[2:4] == [("ante_creation", A(1, 1, 120)), ("financement", A(1, 1, 60))]
+    assert (r.outcomes.creations, r.outcomes.jobs_fte) == (1, Decimal("1.00"))
+    f = r.referrals
+    assert (f.proposed, f.accepted, f.refused, f.sent, f.received) == (2, 1, 1, 0, 2)
+
+
+async def test_year_month_and_range_periods(seeded, service):
+    r = await build(seeded, service, year_period(2026))
+    assert (r.totals.accompaniments, r.totals.projects, r.totals.minutes, r.totals.new_projects) == (11, 6, 870, 6)
+    assert len(r.by_month) == 12 and r.by_month[5] == ("2026-06", A(1, None, 120))
+    assert r.by_month[9] == ("2026-10", A(1, None, 60)) and r.by_month[0] == ("2026-01", A(0, None, 0))
+    assert (r.outcomes.creations, r.outcomes.reorientations, r.outcomes.postponed) == (2, 1, 1)
+    assert r.referrals.proposed == 4
+    r = await build(seeded, service, month_period(2026, 9))
+    assert (r.totals.accompaniments, r.totals.minutes) == (2, 90)  # n°4 (30 Sept.) and n°8; n°9 is cancelled
+    r = await build(seeded, service, range_period(date(2026, 6, 30), date(2026, 7, 1)))
+    assert (r.totals.accompaniments, r.totals.projects, r.totals.new_projects) == (2, 1, 1)  # P-4444, new on 30 June
+    assert [k for k, _ in r.by_month] == ["2026-06", "2026-07"]
+
+
+async def test_months_across_a_year_boundary(database, service):
+    async with database.sessions.begin() as session:
+        await seed(session)
+        for n, day in ((20, date(2025, 12, 31)), (21, date(2026, 1, 1)), (22, date(2026, 1, 31))):
+            session.add(Accompaniment(id=n, project_id=1, advisor="@test:test", partner="bge-fc", date=day,
+                                      phase="accueil", modality="individuel", duration_minutes=10 * n,
+                                      cancelled=False, created_at=NOW))
+    r = await build(database, service, range_period(date(2025, 12, 1), date(2026, 1, 31)))
+    assert r.by_month == [("2025-12", A(1, None, 200)), ("2026-01", A(2, None, 430))]
+    assert r.minutes_by_partner_month == [(("bge-fc", "2025-12"), 200), (("bge-fc", "2026-01"), 430)]
+    assert r.totals.new_projects == 1 and r.totals.projects == 1
+
+
+async def test_empty_period(seeded, service):
+    r = await build(seeded, service, quarter_period(2025, 1))
+    assert (r.totals.accompaniments, r.totals.projects, r.totals.minutes, r.totals.new_projects) == (0, 0, 0, 0)
+    assert r.by_partner == [(s, A(0, 0, 0)) for s in ("bge-fc", "urscop", "aldess")]
+    assert r.by_department == [] and r.profile.projects == 0 and r.profile.share(0) == Decimal(0)
+    assert all(m == 0 for _, a in r.by_month for m in (a.accompaniments, a.minutes))
+    assert r.chart.series == []
+
+
+async def test_nothing_identifying_leaves_the_service(seeded, service):
+    r = await build(seeded, service, year_period(2026))
+    text = repr(r)
+    for secret in ("Projet secret", "P-2222", "Note confidentielle", "@test:test"):
+        assert secret not in text
+
+
+async def test_two_sessions_and_the_chart_from_the_cube(seeded, service):
+    cubes = []
+    async with seeded.sessions() as session, seeded.sessions() as side:
+        report = await service.build(session, T3, None, side=side, on_cube=cubes.append)
+    assert report == await build(seeded, service, T3)  # the same figures as on one session
+    chart = service.chart(T3, None, cubes[0])
+    assert chart == report.chart
+    assert chart.months == ["2026-07", "2026-08", "2026-09"]
+    assert chart.series == [("BGE Franche-Comté", [330, 45, 30]), ("URSCOP", [0, 120, 60]), ("Aldess", [30, 75, 0])]
+
+
+def test_scope_rules(service):
+    assert service.scope("coordinator", "bge-fc", None) is None
+    assert service.scope("admin", "bge-fc", "urscop") == "urscop"
+    assert service.scope("advisor", "bge-fc", None) == "bge-fc"
+    assert service.scope("advisor", "bge-fc", "bge-fc") == "bge-fc"
+    with pytest.raises(ReportForbidden) as exc:
+        service.scope("advisor", "bge-fc", "urscop")
+    assert "URSCOP" in exc.value.message and "BGE Franche-Comté" in exc.value.message
+    with pytest.raises(ReportForbidden):
+        service.scope("coordinator", "bge-fc", "inconnu")
+
+
+async def test_raw_sql_of_the_benchmark_gives_the_same_figures(seeded, service):
+    """bench/report_bench.py times hand-written SQL against the bot: it must compute the same thing."""
+    from sqlalchemy import text
+
+    from bench.report_bench import raw_queries
+    r = await build(seeded, service, T3, "bge-fc")
+    params = {"start": T3.start, "end": T3.end, "partner": "bge-fc"}
+    async with seeded.engine.connect() as conn:
+        results = [(await conn.execute(text(q), params)).all() for q in raw_queries(seeded.is_sqlite, "bge-fc")]
+    cube, projects, outcomes, forms, referrals, routes = results
+    assert [tuple(x) for x in cube if x[0] == "total"] == [("total", None, None, 5, 405)]
+    assert ("total", None, 3, 5, 405) in [tuple(x) for x in projects]
+    assert ("new", None, 2, None, None) in [tuple(x) for x in projects]
+    assert sorted((k, int(n)) for k, n, _ in outcomes) == [("abandon", 1), ("creation", 1)]
+    assert [int(v) for v in referrals[0]] == [3, 1, 1, 1, 2, 1]
