@@ -6,18 +6,18 @@ Not a command module (the leading underscore keeps it out of the registry): impo
 
 from __future__ import annotations
 
-import re
+import difflib
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Iterator
 
 from ess_bot.formatting import date_fr, join_fr, minutes_fr
 from ess_bot.framework.context import Context, UserError
-from ess_bot.parsing import ParseError, PersonalDataError, Token, quote
+from ess_bot.parsing import ParseError, PersonalDataError, choice_key, parse_number
 from ess_bot.services.accompaniments import (AccompanimentError, AccompanimentService, AccompanimentView, Actor,
                                              Ambiguous, Change, OutcomeView, PersonalDataRefused, Profile,
                                              ProjectView, ReferralView)
-from ess_bot.text import TokenizeError
+from ess_bot.text import closest, fold
 from ess_bot.vocabulary import (AGE_BANDS, DEPARTMENT_NAMES, EMPLOYMENT_STATUSES, ESUS, FRR, GENDERS, LEGAL_FORMS,
                                 MINIMA, MODALITIES, NATURES, OUTCOMES, PHASES, QPV, REFERRAL_STATUSES, THEMES,
                                 ChoiceList)
@@ -31,14 +31,6 @@ def service(ctx: Context) -> AccompanimentService:
     return ctx.services.accompaniments
 
 
-def tokens(ctx: Context, args: list[str]) -> list[Token]:
-    """The arguments with their quoting (a quoted label is never read as a phase or a date)."""
-    known = ctx.tokens[len(ctx.tokens) - len(args):] if args else []
-    if [t.text for t in known] == list(args):
-        return list(known)
-    return [Token(a, " " in a) for a in args]  # args built by hand: guess (a token with a space was quoted)
-
-
 def ex(ctx: Context, example: str) -> str:
     """An example written with "!" shown with the configured prefix."""
     return ctx.prefix + example[1:] if example.startswith("!") else example
@@ -50,13 +42,19 @@ def user_errors(ctx: Context, example: str | None = None) -> Iterator[None]:
     try:
         yield
     except Ambiguous as exc:
+        message = exc.message
+        if any(not label_shown_for_holder(ctx, c.partner) for c in exc.candidates):
+            # a shared room: name the candidates by code and holder, not by label
+            names = join_fr([f"{c.code} ({partner_name(ctx, c.partner)})" for c in exc.candidates])
+            message = f"Plusieurs projets correspondent : {names}. Utilisez le code du projet."
         if example and exc.candidates:  # show the example with one of the real codes
             example = example.replace("P-7K3Q", exc.candidates[0].code)
-        raise UserError(f"{exc.message}\nExemple : `{ex(ctx, example)}`" if example else exc.message) from None
+        raise UserError(f"{message}\nExemple : `{ex(ctx, example)}`" if example else message) from None
     except (PersonalDataError, PersonalDataRefused) as exc:
-        # the message with the contact details stays in the room: say how to remove it
+        # the message with the personal data stays in the room: say how to remove it
+        what = "cette donnée de santé" if exc.kind == "health" else "ces coordonnées"
         message = (f"{exc.message} Pensez aussi à supprimer votre message (menu du message → « Supprimer ») : "
-                   "il contient ces coordonnées.")
+                   f"il contient {what}.")
         if example:
             message += f"\nExemple : `{ex(ctx, example)}`"
         raise UserError(message) from None
@@ -67,28 +65,87 @@ def user_errors(ctx: Context, example: str | None = None) -> Iterator[None]:
         raise UserError(message) from None
 
 
-def require_private_place(ctx: Context, what: str, example: str) -> None:
-    """Details (holder profile, history, lists) are shown only where the audience may see them: in a
-    direct message, or in the room of the member's own partner. A reply in the coordination room or in
-    another partner's room would show them to every partner there, defeating the visibility rule."""
+# -- where details may be shown -------------------------------------------------------------------
+#
+# A reply is read by the whole room. A project's details (label, holder profile, notes, history) are
+# shown only in a direct message, or in the room of a partner that may see the project (the holding
+# partner, or a partner it was referred to and that accepted) — whoever asks, coordinators included.
+
+def room_partner(ctx: Context) -> str | None:
+    """The partner whose room the command was typed in (None: direct message, coordination, other)."""
     if ctx.room_kind == "direct":
+        return None
+    p = ctx.config.partner_by_room(ctx.event.room_id)
+    return p.slug if p is not None else None
+
+
+def label_shown_for_holder(ctx: Context, holder: str) -> bool:
+    """Without a database look-up: may a project held by ``holder`` be named here? (direct message or
+    the holder's own room; accepted referrals are checked by :func:`shows_project`)."""
+    return ctx.room_kind == "direct" or room_partner(ctx) == holder
+
+
+async def shows_project(ctx: Context, code: str) -> bool:
+    """Whether this place may show the details of project ``code``."""
+    if ctx.room_kind == "direct":
+        return True
+    partner = room_partner(ctx)
+    return partner is not None and await service(ctx).partner_sees(ctx.session, partner, code)
+
+
+async def require_project_place(ctx: Context, code: str, what: str, example: str) -> None:
+    """Refuse to show ``what`` of project ``code`` here when the room's members may not see it."""
+    if await shows_project(ctx, code):
         return
-    own = ctx.config.partner(ctx.member.partner)
-    if own is not None and own.room and ctx.event.room_id == own.room:
-        return
+    partner = room_partner(ctx)
+    if partner is None:
+        where = "ce salon est partagé entre plusieurs structures"
+    else:
+        where = f"le projet {code} n'est pas suivi par {partner_name(ctx, partner)}, dont les membres lisent ce salon"
+    raise UserError(f"🔒 Pour protéger les données des projets, je n'affiche pas ici {what} : {where}. Je "
+                    "l'affiche en message direct avec moi, ou dans le salon d'une structure qui suit le projet. "
+                    f"Écrivez-moi en privé, par exemple : `{ex(ctx, example)}`")
+
+
+def list_audience(ctx: Context, what: str, example: str) -> str | None:
+    """Where a list (of projects, of one's records) may be shown: a direct message (returns None) or the
+    room of the member's own partner (returns that partner: the list keeps to what it may see)."""
+    if ctx.room_kind == "direct":
+        return None
+    partner = room_partner(ctx)
+    if partner is not None and partner == ctx.member.partner:
+        return partner
     raise UserError(f"🔒 Pour protéger les données des projets, {what} ne s'affiche qu'en message direct avec moi "
                     f"ou dans le salon de votre structure (tout le salon verrait la réponse). Écrivez-moi en "
                     f"privé, par exemple : `{ex(ctx, example)}`")
 
 
 def record_number(ctx: Context, text: str | None, example: str) -> int:
-    """``42``, ``n°42``, ``#42`` → 42."""
-    m = re.fullmatch(r"(?:n°|no|n|#)?\s*(\d{1,9})", (text or "").strip(), re.I)
-    if m is None:
-        shown = quote(text) if text else "rien"
-        raise UserError(f"Numéro de suivi attendu (reçu : {shown}). Le numéro est donné quand le suivi est "
-                        f"enregistré, ou par `{ctx.prefix}suivi liste`. Exemple : `{ex(ctx, example)}`")
-    return int(m.group(1))
+    """``42``, ``n°42``, ``#42`` → 42 (a French refusal naming the value otherwise)."""
+    try:
+        return parse_number(text or "", "du suivi", ex(ctx, example))
+    except ParseError as exc:
+        raise UserError(f"{exc.message} Le numéro est donné quand le suivi est enregistré, ou par "
+                        f"`{ctx.prefix}suivi liste`.") from None
+
+
+def suggestion(word: str, lists: list[ChoiceList], cutoff: float = 0.75) -> str | None:
+    """The closed-list label nearest to a mistyped word (``acceuil`` → ``accueil``), if any is close."""
+    spellings = {choice_key(sp): c.label for clist in lists for c in clist.choices for sp in c.spellings()}
+    near = difflib.get_close_matches(choice_key(word), list(spellings), n=1, cutoff=cutoff)
+    return spellings[near[0]] if near else None
+
+
+def subcommand_hint(ctx: Context, word: str) -> str | None:
+    """``!projet nouveau`` for ``nouvaeu``: the nearest subcommand name, if close."""
+    if ctx.command is None:
+        return None
+    names = [n for sub in ctx.command.subcommands for n in sub.names()]
+    found = closest(word, names, cutoff=0.7) if len(fold(word)) >= 3 else None
+    if found is None:
+        return None
+    sub = ctx.command.find_sub(found)
+    return f"{ctx.prefix}{ctx.command.name} {sub.name}" if sub else None
 
 
 # -- wording -------------------------------------------------------------------------------------
@@ -103,6 +160,27 @@ def member_name(ctx: Context, user_id: str | None) -> str:
 def partner_name(ctx: Context, slug: str) -> str:
     p = ctx.config.partner(slug)
     return p.name if p else slug
+
+
+_VOWELS = frozenset("aeiouyAEIOUY")
+
+
+def de_partner(name: str) -> str:
+    """``de`` before a name, elided before a vowel: ``d'URSCOP``, ``d'Aldess``, ``de BGE Franche-Comté``."""
+    first = fold(name[:1])
+    return f"d'{name}" if first and first in _VOWELS else f"de {name}"
+
+
+def member_with_partner(ctx: Context, user_id: str | None, partner: str) -> str:
+    """``Karim (BGE Franche-Comté)`` — or just ``Karim (BGE)`` when the display name already names it."""
+    name = member_name(ctx, user_id)
+    p = ctx.config.partner(partner)
+    full = partner_name(ctx, partner)
+    words = {fold(w) for w in name.replace("(", " ").replace(")", " ").replace(",", " ").split()}
+    marks = {fold(full), fold(partner), fold(partner.split("-")[0]), fold(full.split()[0]) if full.split() else ""}
+    if p is not None and (fold(full) in fold(name) or any(m and len(m) >= 3 and m in words for m in marks)):
+        return name
+    return f"{name} ({full})"
 
 
 def department_text(dep: str) -> str:
@@ -121,9 +199,12 @@ def project_title(label: str, code: str) -> str:
     return f"{label} ({code})"
 
 
-def record_summary(view: AccompanimentView, with_project: bool = True) -> str:
-    """``Café culturel Pixel (P-7K3Q) · émergence · individuel · 1 h 30 · mardi 24 novembre 2026``."""
-    parts = [project_title(view.project_label, view.project_code)] if with_project else []
+def record_summary(view: AccompanimentView, with_project: bool = True, *, label: bool = True) -> str:
+    """``Café culturel Pixel (P-7K3Q) · émergence · individuel · 1 h 30 · mardi 24 novembre 2026``;
+    ``label=False`` (a room whose members may not see the project): ``P-7K3Q · émergence · …``."""
+    parts = []
+    if with_project:
+        parts.append(project_title(view.project_label, view.project_code) if label else view.project_code)
     parts += [PHASES.label(view.phase), MODALITIES.label(view.modality), minutes_fr(view.duration_minutes),
               date_fr(view.date)]
     text = " · ".join(parts)
@@ -135,7 +216,7 @@ def record_summary(view: AccompanimentView, with_project: bool = True) -> str:
 def record_line(ctx: Context, view: AccompanimentView, *, advisor: bool = False, with_project: bool = True) -> str:
     text = f"n°{view.id} · {record_summary(view, with_project)}"
     if advisor:
-        text += f" · {member_name(ctx, view.advisor)} ({partner_name(ctx, view.partner)})"
+        text += f" · {member_with_partner(ctx, view.advisor, view.partner)}"
     if view.note:
         text += f" — « {view.note} »"
     return text
@@ -184,11 +265,12 @@ FIELD_LABELS = {"label": "nom", "department": "département", "nature": "nature"
                 "collective": "collectif", "esus": "agrément ESUS", "gender": "genre", "age_band": "tranche d'âge",
                 "employment_status": "statut", "minima": "minima sociaux", "qpv": "QPV", "frr": "FRR",
                 "project": "projet", "date": "date", "phase": "phase", "modality": "modalité",
-                "duration_minutes": "durée", "themes": "thèmes", "note": "note"}
+                "duration_minutes": "durée", "themes": "thèmes", "note": "note", "outcome": "issue",
+                "jobs_fte": "emplois créés"}
 FIELD_LISTS: dict[str, ChoiceList] = {"nature": NATURES, "legal_form": LEGAL_FORMS, "esus": ESUS, "gender": GENDERS,
                                       "age_band": AGE_BANDS, "employment_status": EMPLOYMENT_STATUSES,
                                       "minima": MINIMA, "qpv": QPV, "frr": FRR, "phase": PHASES,
-                                      "modality": MODALITIES}
+                                      "modality": MODALITIES, "outcome": OUTCOMES}
 
 
 def value_text(name: str, value) -> str:
@@ -204,6 +286,8 @@ def value_text(name: str, value) -> str:
         return minutes_fr(value)
     if name == "date":
         return date_fr(value)
+    if name == "jobs_fte":
+        return fte_text(value)
     if name == "themes":
         return ", ".join(THEMES.label(t) for t in value)
     return str(value)

@@ -3,15 +3,16 @@ partner (accept/refuse), outcome."""
 
 from __future__ import annotations
 
-from commands._accompaniment import (actor, changes_text, ex, member_name, outcome_text, partner_name,
-                                     profile_lines, project_lines, referral_line, require_private_place, service, tokens,
-                                     user_errors)
+from commands._accompaniment import (actor, changes_text, de_partner, ex, list_audience, member_name, outcome_text,
+                                     partner_name, profile_lines, project_lines, referral_line, require_project_place,
+                                     service, shows_project, subcommand_hint, user_errors, value_text, FIELD_LABELS)
 from ess_bot.formatting import date_fr, join_fr, minutes_fr, pill
 from ess_bot.framework.command import command, help_text, subcommand
 from ess_bot.framework.context import Context, UserError
-from ess_bot.parsing import (ParseError, Token, choice_key, match_among, match_choice, parse_fte, parse_yes_no,
-                             quote, resolve_options, split_options)
-from ess_bot.services.accompaniments import NewOutcome, NewProject, Profile, ProjectChanges
+from ess_bot.parsing import (ParseError, Token, choice_key, looks_like_code, match_age, match_among,
+                             match_choice, match_phrase, parse_fte, parse_yes_no, quote, resolve_options,
+                             retention_start, split_options)
+from ess_bot.services.accompaniments import Change, NewOutcome, NewProject, Profile, ProjectChanges
 from ess_bot.vocabulary import (AGE_BANDS, DEPARTMENT_LIST, EMPLOYMENT_STATUSES, ESUS, FRR, GENDERS, LEGAL_FORMS,
                                 MINIMA, NATURES, OUTCOMES, QPV, Choice, ChoiceList)
 
@@ -20,7 +21,9 @@ DETAILS = (
     "Un projet est désigné par un code au hasard (`P-7K3Q`) et un nom court — le nom du projet, jamais celui "
     "d'une personne. Aucune coordonnée (nom, adresse, e-mail, téléphone) n'est enregistrée : elles restent dans "
     "les fichiers de votre structure. Un projet n'est visible que de sa structure, des structures vers "
-    "lesquelles il a été orienté (après acceptation) et des coordinateur·rice·s.")
+    "lesquelles il a été orienté (après acceptation) et des coordinateur·rice·s ; sa fiche ne s'affiche qu'en "
+    "message direct ou dans le salon d'une de ces structures. Seule la structure qui le porte (et la coordination) "
+    "modifie sa fiche, le profil du porteur et l'issue. Aucune donnée de santé dans le chat.")
 
 PROJECT_FIELDS = ChoiceList("option", (
     Choice("libelle", "libellé", ("nom", "intitule", "label")),
@@ -54,14 +57,19 @@ OUTCOME_FIELDS = ChoiceList("option", (
          aliases=["projets"], details=DETAILS)
 async def projet(ctx: Context, args: list[str]) -> None:
     if args:
-        raise UserError(f"Sous-commande inconnue : {quote(args[0])}. Pour consulter un projet : "
+        near = None if looks_like_code(args[0]) else subcommand_hint(ctx, args[0])
+        if near is not None:
+            rest = " ".join(f'"{t.text}"' if t.quoted else t.text for t in ctx.tokens[1:])
+            raise UserError(f"Sous-commande inconnue {quote(args[0])}. Vouliez-vous dire `{near}` ? Par exemple : "
+                            f"`{(near + ' ' + rest).strip()}` (toutes les sous-commandes : `{ctx.prefix}aide projet`).")
+        raise UserError(f"Sous-commande inconnue {quote(args[0])}. Pour consulter un projet : "
                         f"`{ctx.prefix}projet voir {' '.join(args)}`.\n\n" + help_text(ctx.command, ctx.role, ctx.prefix))
     raise UserError(help_text(ctx.command, ctx.role, ctx.prefix))
 
 
 def _ref_and_rest(ctx: Context, args: list[str], example: str) -> tuple[str, list[Token]]:
     """The project (first argument: a code, or a label in quotes) and what follows."""
-    toks = tokens(ctx, args)
+    toks = list(ctx.tokens)
     if not toks:
         raise UserError(f"Quel projet ? Indiquez son code ou son nom. Exemple : `{ex(ctx, example)}`")
     return toks[0].text, toks[1:]
@@ -76,14 +84,16 @@ def _ref_and_rest(ctx: Context, args: list[str], example: str) -> tuple[str, lis
 async def nouveau(ctx: Context, args: list[str]) -> None:
     me = actor(ctx)
     with user_errors(ctx, NEW_EXAMPLE):
-        options, rest = split_options(tokens(ctx, args))
+        options, rest = split_options(list(ctx.tokens))
         opts = resolve_options(options, PROJECT_FIELDS, ex(ctx, NEW_EXAMPLE))
         values = _project_options(opts)
     quoted = [t.text for t in rest if t.quoted]
     words: list[str] = []
-    for tok in (t for t in rest if not t.quoted):
+    plain = [t.text for t in rest if not t.quoted]
+    i = 0
+    while i < len(plain):
         with user_errors(ctx, NEW_EXAMPLE):
-            _positional_project_word(tok.text, values, words)
+            i += _positional_project_words(plain, i, values, words)
     if len(quoted) > 1:
         raise UserError(f"Un seul nom entre guillemets, s'il vous plaît (j'en vois {len(quoted)} : "
                         f"{join_fr([quote(q) for q in quoted])}). Exemple : `{ex(ctx, NEW_EXAMPLE)}`")
@@ -139,8 +149,15 @@ def _project_options(opts: dict[str, str]) -> dict:
     return values
 
 
-def _positional_project_word(word: str, values: dict, words: list[str]) -> None:
-    """``25``, ``collectif``, ``association``, ``reprise``: understood without ``key=``; else part of the name."""
+def _positional_project_words(plain: list[str], i: int, values: dict, words: list[str]) -> int:
+    """``25``, ``collectif``, ``association``, ``reprise``, ``entreprise individuelle``: understood without
+    ``key=``; else part of the name. Returns the number of words used."""
+    phrase = match_phrase(plain, i, {"nature": NATURES, "forme": LEGAL_FORMS})
+    if phrase is not None:
+        name, choice, n = phrase
+        _put_project_value("nature" if name == "nature" else "legal_form", choice.key, " ".join(plain[i:i + n]), values)
+        return n
+    word = plain[i]
     key = choice_key(word)
     found: tuple[str, object] | None = None
     if word in DEPARTMENT_LIST.keys():
@@ -155,10 +172,15 @@ def _positional_project_word(word: str, values: dict, words: list[str]) -> None:
             found = ("nature" if match[0] == "nature" else "legal_form", match[1].key)
     if found is None:
         words.append(word)
-        return
-    name, value = found
+        return 1
+    _put_project_value(found[0], found[1], word, values)
+    return 1
+
+
+def _put_project_value(name: str, value: object, text: str, values: dict) -> None:
     if name in values and values[name] != value:
-        raise ParseError(f"{quote(word)} contredit une autre valeur déjà donnée pour ce champ.")
+        raise ParseError(f"{quote(text)} contredit une autre valeur déjà donnée pour ce champ "
+                         f"({value_text(name, values[name])}). Gardez-en une seule. Exemple : `{NEW_EXAMPLE}`")
     values[name] = value
 
 
@@ -169,10 +191,10 @@ def _positional_project_word(word: str, values: dict, words: list[str]) -> None:
 async def voir(ctx: Context, args: list[str]) -> None:
     if not args:
         raise UserError(f"Quel projet ? Exemple : `{ctx.prefix}projet voir P-7K3Q`")
-    require_private_place(ctx, "la fiche d'un projet", f"!projet voir {' '.join(args)}")
     with user_errors(ctx, "!projet voir P-7K3Q"):
-        history = await service(ctx).project_history(ctx.session, actor(ctx), " ".join(args))
+        history = await service(ctx).project_history(ctx.session, actor(ctx), " ".join(args), limit=1)
     p = history.project
+    await require_project_place(ctx, p.code, "la fiche d'un projet", f"!projet voir {p.code}")
     lines = [f"**{p.label}** ({p.code})", *project_lines(ctx, p),
              f"- créé le {date_fr(p.created_at.astimezone(ctx.clock.tz), weekday=False)} par "
              f"{member_name(ctx, p.created_by)}"]
@@ -181,12 +203,9 @@ async def voir(ctx: Context, args: list[str]) -> None:
         lines += ["Profil du porteur :", *profile]
     else:
         lines.append(f"Profil du porteur : non renseigné (`{ctx.prefix}projet profil {p.code} femme 26-49 salarie`).")
-    sessions = sum(t.sessions for t in history.totals)
-    if sessions:
-        minutes = sum(t.minutes for t in history.totals)
-        last = history.accompaniments[-1].date
-        lines.append(f"Suivis : {sessions} ({minutes_fr(minutes)}), le dernier le {date_fr(last)} — détail : "
-                     f"`{ctx.prefix}suivi projet {p.code}`")
+    if history.sessions:
+        lines.append(f"Suivis : {history.sessions} ({minutes_fr(history.minutes)}), le dernier le "
+                     f"{date_fr(history.last_date)} — détail : `{ctx.prefix}suivi projet {p.code}`")
     else:
         lines.append(f"Suivis : aucun pour l'instant (`{ctx.prefix}suivi {p.code} accueil 1h`).")
     if history.referrals:
@@ -200,10 +219,10 @@ async def voir(ctx: Context, args: list[str]) -> None:
 @subcommand("projet", "liste", summary="les projets que vous pouvez consulter, les plus actifs d'abord",
             usage="!projet liste", examples=["!projet liste"], aliases=["tous"])
 async def liste(ctx: Context, args: list[str]) -> None:
-    require_private_place(ctx, "la liste des projets", "!projet liste")
+    audience = list_audience(ctx, "la liste des projets", "!projet liste")
     me = actor(ctx)
     svc = service(ctx)
-    rows = await svc.list_projects(ctx.session, me, limit=30)
+    rows = await svc.list_projects(ctx.session, me, limit=30, audience=audience)
     pending = await svc.pending_referrals(ctx.session, me)
     lines: list[str] = []
     if not rows:
@@ -240,7 +259,7 @@ MODIFY_EXAMPLE = "!projet modifier P-7K3Q forme=scic"
                       '!projet modifier P-7K3Q libelle="Café Pixel"'], aliases=["corriger"])
 async def modifier(ctx: Context, args: list[str]) -> None:
     with user_errors(ctx, MODIFY_EXAMPLE):
-        options, rest = split_options(tokens(ctx, args))
+        options, rest = split_options(list(ctx.tokens))
         opts = resolve_options(options, PROJECT_FIELDS, ex(ctx, MODIFY_EXAMPLE))
         values = _project_options(opts)
     if not rest:
@@ -251,52 +270,100 @@ async def modifier(ctx: Context, args: list[str]) -> None:
     ref = " ".join(t.text for t in rest)
     with user_errors(ctx, MODIFY_EXAMPLE):
         view, done = await service(ctx).update_project(ctx.session, actor(ctx), ref, ProjectChanges(**values))
+    shown = await shows_project(ctx, view.code)
+    title = f"{view.label} ({view.code})" if shown else view.code
     if not done:
-        ctx.reply(f"Rien n'a changé : {view.label} ({view.code}) avait déjà ces valeurs.")
+        ctx.reply(f"Rien n'a changé : {title} avait déjà ces valeurs.")
         return
-    ctx.reply(f"✏️ Projet {view.label} ({view.code}) modifié — {changes_text(done)}.")
+    ctx.reply(f"✏️ Projet {title} modifié — {_changes_here(done, shown)}.")
+
+
+def _changes_here(done: list[Change], shown: bool) -> str:
+    """The changes, without the label's old and new values where the room may not see the project."""
+    if shown:
+        return changes_text(done)
+    rest = changes_text([c for c in done if c.name != "label"])
+    return join_fr([rest, "nom modifié"]) if any(c.name == "label" for c in done) else rest
 
 
 PROFILE_EXAMPLE = "!projet profil P-7K3Q femme 26-49 de-longue-duree rsa qpv=non"
+PROFILE_VALUES = ("genre : femme, homme, autre ; âge : l'âge (`30`) ou la tranche (`moins de 26 ans`, `26-49`, `50+`) ; "
+                  "statut : `demandeur d'emploi indemnisé` (ou `de-indemnise`), `demandeur d'emploi non indemnisé`, "
+                  "`demandeur d'emploi de longue durée` (`dld`), `salarié`, `indépendant`, `étudiant`, "
+                  "`sans activité` ; minima : `rsa`, `ass`, `aucun` ; et `qpv=`, `frr=` (oui, non, nc)")
 
 
 @subcommand("projet", "profil", summary="le profil du porteur, par tranches (genre, âge, statut, minima, QPV, FRR)",
             usage="!projet profil <code> [genre] [âge] [statut] [minima] [qpv=oui|non|nc] [frr=oui|non|nc]",
-            examples=[PROFILE_EXAMPLE, "!projet profil P-7K3Q homme 50+ salarie aucun frr=oui"])
+            examples=[PROFILE_EXAMPLE, "!projet profil P-7K3Q homme 52 salarié aucun frr=oui",
+                      "!projet profil P-7K3Q demandeur d'emploi indemnisé moins de 26 ans"])
 async def profil(ctx: Context, args: list[str]) -> None:
     ref, rest = _ref_and_rest(ctx, args, PROFILE_EXAMPLE)
-    require_private_place(ctx, "le profil d'un porteur", PROFILE_EXAMPLE)
+    with user_errors(ctx, PROFILE_EXAMPLE):
+        values = _profile_values(ctx, rest)
+    if not values:
+        raise UserError(f"Aucune valeur de profil donnée. Exemple : `{ex(ctx, PROFILE_EXAMPLE)}`")
+    svc = service(ctx)
+    with user_errors(ctx, PROFILE_EXAMPLE):
+        project = await svc.find_project(ctx.session, actor(ctx), ref)
+    await require_project_place(ctx, project.code, "le profil d'un porteur",
+                                PROFILE_EXAMPLE.replace("P-7K3Q", project.code))
+    with user_errors(ctx, PROFILE_EXAMPLE):
+        view, done = await svc.set_profile(ctx.session, actor(ctx), project.code, Profile(**values))
+    title = f"{view.label} ({view.code})"
+    head = (f"✅ Profil du porteur {de_partner(title)} enregistré" if done
+            else f"Rien n'a changé pour {title}")
+    ctx.reply("\n".join([head + " :", *profile_lines(view.profile)]))
+
+
+def _profile_values(ctx: Context, toks: list[Token]) -> dict[str, str]:
+    """Profile bands from ``femme 30 demandeur d'emploi indemnisé rsa qpv=non``: options (their value may
+    span several words), ages, labels of several words, then single words (by prefix)."""
     values: dict[str, str] = {}
+    example = ex(ctx, PROFILE_EXAMPLE)
 
     def put(name: str, value: str, text: str) -> None:
         if name in values and values[name] != value:
-            raise UserError(f"Deux valeurs pour le même champ ({quote(text)}). Exemple : `{ex(ctx, PROFILE_EXAMPLE)}`")
+            raise ParseError(f"Deux valeurs pour le même champ ({quote(text)}). Exemple : `{example}`")
         values[name] = value
 
-    with user_errors(ctx, PROFILE_EXAMPLE):
-        options, positional = split_options(rest)
-        opts = resolve_options(options, PROFILE_FIELDS, ex(ctx, PROFILE_EXAMPLE))
-        for key, text in opts.items():
+    words = [t.text if not t.quoted else "\x00" for t in toks]
+    lists = {key: clist for key, (_, clist) in PROFILE_OPTION_LISTS.items() if key not in ("qpv", "frr")}
+    i = 0
+    while i < len(toks):
+        tok = toks[i]
+        options, _ = split_options([tok])
+        if options:
+            key, text = next(iter(resolve_options(options, PROFILE_FIELDS, example).items()))
             name, clist = PROFILE_OPTION_LISTS[key]
-            put(name, match_choice(text, clist).key, text)
-        lists = {key: clist for key, (_, clist) in PROFILE_OPTION_LISTS.items() if key not in ("qpv", "frr")}
-        for tok in positional:
-            found = match_among(tok.text, lists, min_prefix=1)
-            if found is None:
-                raise UserError(
-                    f"Je n'ai pas compris {quote(tok.text)}. Valeurs possibles — genre : femme, homme, autre ; âge : "
-                    "<26, 26-49, 50+ ; statut : de-indemnise, de-non-indemnise, de-longue-duree, salarie, independant, "
-                    "etudiant, sans-activite ; minima : rsa, ass, aucun ; et `qpv=`, `frr=` (oui, non, nc). "
-                    f"Exemple : `{ex(ctx, PROFILE_EXAMPLE)}`")
-            key, choice = found
-            put(PROFILE_OPTION_LISTS[key][0], choice.key, tok.text)
-    if not values:
-        raise UserError(f"Aucune valeur de profil donnée. Exemple : `{ex(ctx, PROFILE_EXAMPLE)}`")
-    with user_errors(ctx, PROFILE_EXAMPLE):
-        view, done = await service(ctx).set_profile(ctx.session, actor(ctx), ref, Profile(**values))
-    head = (f"✅ Profil du porteur de {view.label} ({view.code}) enregistré" if done
-            else f"Rien n'a changé pour {view.label} ({view.code})")
-    ctx.reply("\n".join([head + " :", *profile_lines(view.profile)]))
+            # "statut=demandeur d'emploi indemnisé": the value goes on over the next words
+            phrase = match_phrase([text, *words[i + 1:]], 0, {key: clist})
+            if phrase is not None:
+                put(name, phrase[1].key, " ".join([tok.text, *words[i + 1:i + phrase[2]]]))
+                i += phrase[2]
+                continue
+            put(name, match_choice(text, clist).key, tok.text)
+            i += 1
+            continue
+        if key_age := match_age(words, i):
+            band, n = key_age
+            put("age_band", band, " ".join(words[i:i + n]))
+            i += n
+            continue
+        phrase = match_phrase(words, i, lists)
+        if phrase is not None:
+            key, choice, n = phrase
+            put(PROFILE_OPTION_LISTS[key][0], choice.key, " ".join(words[i:i + n]))
+            i += n
+            continue
+        found = match_among(tok.text, lists, min_prefix=1)
+        if found is None:
+            raise ParseError(f"Je n'ai pas compris {quote(tok.text)}. Valeurs possibles — {PROFILE_VALUES}. "
+                             f"Exemple : `{example}`")
+        key, choice = found
+        put(PROFILE_OPTION_LISTS[key][0], choice.key, tok.text)
+        i += 1
+    return values
 
 
 # -- orienter / accepter / refuser ---------------------------------------------------------------
@@ -336,11 +403,13 @@ async def orienter(ctx: Context, args: list[str]) -> None:
                     f"`{ctx.prefix}projet refuser {code} \"raison\"`. Une fois acceptée, l'orientation vous donne "
                     "accès à la fiche et à l'historique du projet.")
         ctx.announce(room, "\n".join(text), mentions=[m.user_id for m in members])
+    title = f"{referral.project_label} ({code})" if await shows_project(ctx, code) else code
+    if room:
         where = "dans leur salon" if partner.room else "dans le salon de coordination"
-        ctx.reply(f"📨 Orientation de {referral.project_label} ({code}) proposée à {partner.name}. Ses membres sont "
+        ctx.reply(f"📨 Orientation {de_partner(title)} proposée à {partner.name}. Ses membres sont "
                   f"prévenu·e·s {where} ; vous serez informé·e de leur réponse.")
     else:
-        ctx.reply(f"📨 Orientation de {referral.project_label} ({code}) proposée à {partner.name}. Aucun salon n'est "
+        ctx.reply(f"📨 Orientation {de_partner(title)} proposée à {partner.name}. Aucun salon n'est "
                   f"configuré pour cette structure : prévenez-la directement (elle répondra avec "
                   f"`{ctx.prefix}projet accepter {code}`).")
 
@@ -400,7 +469,9 @@ async def issue(ctx: Context, args: list[str]) -> None:
     ref, rest = _ref_and_rest(ctx, args, OUTCOME_EXAMPLE)
     now = ctx.clock.now()
     dates = ctx.services.dates
+    oldest = retention_start(dates.today(now))
     kind = legal_form = when = fte = None
+    assumed: int | None = None
     with user_errors(ctx, OUTCOME_EXAMPLE):
         options, positional = split_options(rest)
         opts = resolve_options(options, OUTCOME_FIELDS, ex(ctx, OUTCOME_EXAMPLE))
@@ -411,13 +482,14 @@ async def issue(ctx: Context, args: list[str]) -> None:
         if "emplois" in opts:
             fte = parse_fte(opts["emplois"])
         if "date" in opts:
-            when = dates.parse(opts["date"], now)
+            reading = dates.read(opts["date"], now, oldest=oldest)
+            when, assumed = reading.value, reading.assumed_year
         words = [t.text for t in positional]
         i = 0
         while i < len(words):
-            span = dates.match_span(words, i, now)
+            span = dates.match_reading(words, i, now, oldest=oldest)
             if span is not None and when is None:
-                when = span[0]
+                when, assumed = span[0].value, span[0].assumed_year
                 i += span[1]
                 continue
             if kind is None:
@@ -428,23 +500,30 @@ async def issue(ctx: Context, args: list[str]) -> None:
     if kind is None:
         raise UserError(f"Quelle issue ? (création, abandon, réorientation ou report) "
                         f"Exemple : `{ex(ctx, OUTCOME_EXAMPLE)}`")
-    svc = service(ctx)
-    me = actor(ctx)
-    defaulted_form = False
     with user_errors(ctx, OUTCOME_EXAMPLE):
-        if kind == "creation" and legal_form is None:
-            project = await svc.find_project(ctx.session, me, ref)
-            if project.legal_form != "nsp":
-                legal_form, defaulted_form = project.legal_form, True
-        outcome, previous, project = await svc.record_outcome(
-            ctx.session, me, ref, NewOutcome(outcome=kind, date=when or ctx.clock.today(), legal_form=legal_form,
-                                             jobs_fte=fte))
-    lines = [f"✅ Issue enregistrée pour {project.label} ({project.code}) : {outcome_text(outcome)}"
-             + (" (la forme juridique envisagée, faute de `forme=`)" if defaulted_form else "")]
-    if previous is not None:
-        lines.append(f"Elle remplace l'issue précédente : {outcome_text(previous)}.")
-    if kind == "creation" and fte is None:
+        result = await service(ctx).record_outcome(
+            ctx.session, actor(ctx), ref, NewOutcome(outcome=kind, date=when, legal_form=legal_form, jobs_fte=fte))
+    project, outcome = result.project, result.outcome
+    title = f"{project.label} ({project.code})" if await shows_project(ctx, project.code) else project.code
+    if result.previous is None:
+        lines = [f"✅ Issue enregistrée pour {title} : {outcome_text(outcome)}"
+                 + (" (la forme juridique envisagée, faute de `forme=`)" if result.form_from_project else "")]
+    elif result.changes:
+        lines = [f"✅ Issue mise à jour pour {title} : {outcome_text(outcome)}",
+                 f"Changements : {changes_text(result.changes)}."]
+    else:
+        lines = [f"Rien n'a changé pour {title} : l'issue était déjà {outcome_text(outcome)}."]
+    if assumed:
+        lines[0] += f" (année {assumed} déduite)"
+    if result.kept and result.changes:
+        kept = join_fr([f"{FIELD_LABELS[name]} ({value_text(name, _outcome_value(outcome, name))})"
+                        for name in result.kept])
+        lines.append(f"Repris de l'issue précédente, faute d'autre valeur : {kept}.")
+    if kind == "creation" and outcome.jobs_fte is None:
         lines.append(f"Emplois créés non renseignés : ajoutez-les avec `{ctx.prefix}projet issue {project.code} "
                      "creation emplois=2` (en équivalents temps plein).")
     ctx.reply("\n".join(lines))
 
+
+def _outcome_value(outcome, name: str):
+    return {"date": outcome.date, "legal_form": outcome.legal_form, "jobs_fte": outcome.jobs_fte}[name]

@@ -7,6 +7,10 @@ whose ``message`` is a French sentence (without command syntax: the chat layer a
 Visibility: coordinators and admins see every project; an advisor sees the projects held by their
 partner and those referred to their partner once the referral was accepted. Records (accompaniments)
 may be changed or cancelled only by their author or a coordinator/admin.
+
+Changes: only the holding partner's members and coordinators change a project (its fields, holder
+profile, outcome); a partner it was referred to logs records on it. A record counts for its author's
+partner, so a coordinator logs records only on projects their own partner holds or accepted.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from ess_bot.clock import Clock
 from ess_bot.config import Config, role_allows
 from ess_bot.formatting import date_fr
-from ess_bot.parsing import (DURATION_MAX, ParseError, PersonalDataError, check_note, check_personal_data,
-                             clean_text, new_project_code, parse_project_code, quote)
+from ess_bot.parsing import (DURATION_MAX, RETENTION_YEARS, ParseError, PersonalDataError, check_note,
+                             check_personal_data, clean_text, new_project_code, parse_project_code, quote,
+                             retention_start)
 from ess_bot.storage.accompaniments import (Accompaniment, AccompanimentTheme, Project, ProjectOutcome,
                                             Referral)
 from ess_bot.text import fold
@@ -62,7 +67,12 @@ class Conflict(AccompanimentError):
 
 
 class PersonalDataRefused(Invalid):
-    """Free text (label, note, reason) holding an e-mail address or a phone number (RGPD)."""
+    """Free text (label, note, reason) holding contact details or health data (RGPD). ``kind`` is
+    ``email``, ``phone`` or ``health``."""
+
+    def __init__(self, message: str, kind: str = ""):
+        super().__init__(message)
+        self.kind = kind
 
 
 class Ambiguous(AccompanimentError):
@@ -156,8 +166,11 @@ class AccompanimentChanges:
 
 @dataclass(frozen=True)
 class NewOutcome:
+    """An outcome to record. None leaves a field as the previous outcome had it (the date: today when
+    there was none; the legal form of a creation: the project's envisaged one when known)."""
+
     outcome: str                    # creation | abandon | reorientation | report
-    date: date
+    date: date | None = None
     legal_form: str | None = None
     jobs_fte: Decimal | None = None
 
@@ -264,9 +277,25 @@ class PartnerTotal:
 @dataclass(frozen=True)
 class ProjectHistory:
     project: ProjectView
-    accompaniments: list[AccompanimentView]
+    accompaniments: list[AccompanimentView]   # oldest first; the latest ``limit`` only when limited
     referrals: list[ReferralView]
-    totals: list[PartnerTotal]
+    totals: list[PartnerTotal]                # per partner (SQL)
+    sessions: int = 0                         # every live record of the project (SQL)
+    minutes: int = 0
+    last_date: date | None = None
+
+    @property
+    def older(self) -> int:
+        """Live records left out of ``accompaniments`` by the limit."""
+        return self.sessions - len(self.accompaniments)
+
+
+@dataclass(frozen=True)
+class RecordList:
+    """Some records with their count and total duration (computed in SQL)."""
+
+    records: list[AccompanimentView]
+    minutes: int
 
 
 @dataclass(frozen=True)
@@ -276,6 +305,20 @@ class Change:
     name: str
     before: Any
     after: Any
+
+
+@dataclass(frozen=True)
+class OutcomeResult:
+    """What ``record_outcome`` did: the outcome now, the one it replaced, the project, the changed
+    fields (``outcome``, ``date``, ``legal_form``, ``jobs_fte``), the fields kept from the previous
+    outcome because they were not given, and whether the legal form came from the project."""
+
+    outcome: OutcomeView
+    previous: OutcomeView | None
+    project: ProjectView
+    changes: list[Change]
+    kept: tuple[str, ...] = ()
+    form_from_project: bool = False
 
 
 # -- the service -------------------------------------------------------------------------------
@@ -298,9 +341,28 @@ class AccompanimentService:
         """SQL: the projects ``actor`` may see."""
         if actor.sees_all:
             return true()
-        accepted = exists().where(Referral.project_id == Project.id, Referral.to_partner == actor.partner,
+        return self._seen_by_partner(actor.partner)
+
+    @staticmethod
+    def _seen_by_partner(partner: str) -> ColumnElement[bool]:
+        """SQL: the projects ``partner`` holds or accepted by referral (whatever its members' roles)."""
+        accepted = exists().where(Referral.project_id == Project.id, Referral.to_partner == partner,
                                   Referral.status == "acceptee")
-        return or_(Project.partner == actor.partner, accepted)
+        return or_(Project.partner == partner, accepted)
+
+    async def partner_sees(self, session: AsyncSession, partner: str, code: str) -> bool:
+        """Whether ``partner`` holds the project ``code`` or accepted it by referral: where its details
+        (label, profile, notes, history) may be shown — in that partner's room, say."""
+        return await session.scalar(select(Project.id).where(Project.code == code,
+                                                             self._seen_by_partner(partner))) is not None
+
+    def _check_holder(self, actor: Actor, project: Project, what: str) -> None:
+        """Only the holding partner's members and coordinators change a project."""
+        if actor.sees_all or project.partner == actor.partner:
+            return
+        raise Forbidden(f"Le projet {project.code} est porté par {self.partner_name(project.partner)} : seuls ses "
+                        f"membres et les coordinateur·rice·s du réseau peuvent modifier {what}. Votre structure peut y "
+                        "enregistrer des suivis ; pour une correction, adressez-vous à la structure qui le porte.")
 
     @staticmethod
     def _check_key(clist: ChoiceList, value: str | None, *, optional: bool = False) -> None:
@@ -322,7 +384,7 @@ class AccompanimentService:
         try:
             check_personal_data(label, "le nom du projet")
         except PersonalDataError as exc:
-            raise PersonalDataRefused(exc.message) from None
+            raise PersonalDataRefused(exc.message, exc.kind) from None
         return label
 
     def _check_note(self, note: str | None, what: str = "la note") -> str | None:
@@ -331,7 +393,7 @@ class AccompanimentService:
         try:
             return check_note(note, what, NOTE_MAX) or None
         except PersonalDataError as exc:
-            raise PersonalDataRefused(exc.message) from None
+            raise PersonalDataRefused(exc.message, exc.kind) from None
         except ParseError as exc:
             raise Invalid(exc.message) from None
 
@@ -339,8 +401,12 @@ class AccompanimentService:
         today = self.clock.today()
         if d > today:
             raise Invalid(f"La date du {date_fr(d)} est dans le futur : on n'enregistre que ce qui a déjà eu lieu.")
-        if d.year < 2000:
-            raise Invalid(f"Date trop ancienne : {date_fr(d)}.")
+        oldest = retention_start(today)
+        if d < oldest:
+            raise Invalid(f"La date du {date_fr(d)} a plus de {RETENTION_YEARS} ans : les bilans portent sur la "
+                          f"convention en cours et, pour le RGPD, les suivis ne sont gardés qu'environ "
+                          f"{RETENTION_YEARS} ans (rien avant le {date_fr(oldest, weekday=False)}). Gardez-le dans les "
+                          "dossiers de votre structure ; s'il doit compter dans un bilan, voyez-le avec la coordination.")
 
     @staticmethod
     def _check_duration(minutes: int) -> None:
@@ -417,8 +483,10 @@ class AccompanimentService:
         row = await self._project_row(session, actor, ref)
         return self._project_view(row, await self._outcome_row(session, row.id))
 
-    async def list_projects(self, session: AsyncSession, actor: Actor, limit: int = 20) -> list[ProjectSummary]:
-        """Visible projects with their number of sessions, hours and last date, most recent first."""
+    async def list_projects(self, session: AsyncSession, actor: Actor, limit: int = 20,
+                            audience: str | None = None) -> list[ProjectSummary]:
+        """Visible projects with their number of sessions, hours and last date, most recent first.
+        ``audience``: only those this partner may also see (the list is shown in its room)."""
         live = and_(Accompaniment.project_id == Project.id, Accompaniment.cancelled.is_(False))
         sessions = func.count(Accompaniment.id)
         minutes = func.coalesce(func.sum(Accompaniment.duration_minutes), 0)
@@ -427,7 +495,7 @@ class AccompanimentService:
                        sessions, minutes, last, ProjectOutcome.outcome)
                 .select_from(Project).outerjoin(Accompaniment, live)
                 .outerjoin(ProjectOutcome, ProjectOutcome.project_id == Project.id)
-                .where(self._visible(actor))
+                .where(self._visible(actor), self._seen_by_partner(audience) if audience else true())
                 .group_by(Project.id, Project.code, Project.label, Project.partner, Project.department,
                           Project.nature, ProjectOutcome.outcome)
                 .order_by(case((last.is_(None), 1), else_=0), last.desc(), Project.id.desc())
@@ -439,6 +507,7 @@ class AccompanimentService:
     async def update_project(self, session: AsyncSession, actor: Actor, ref: str,
                              changes: ProjectChanges) -> tuple[ProjectView, list[Change]]:
         row = await self._project_row(session, actor, ref)
+        self._check_holder(actor, row, "sa fiche")
         done: list[Change] = []
         if changes.label is not None:
             label = self._check_label(changes.label)
@@ -472,6 +541,7 @@ class AccompanimentService:
                           profile: Profile) -> tuple[ProjectView, list[Change]]:
         """Record the holder's profile bands given in ``profile`` (None fields are left unchanged)."""
         row = await self._project_row(session, actor, ref)
+        self._check_holder(actor, row, "le profil du porteur")
         done: list[Change] = []
         for name, clist in PROFILE_LISTS.items():
             value = getattr(profile, name)
@@ -489,6 +559,7 @@ class AccompanimentService:
     async def log_accompaniment(self, session: AsyncSession, actor: Actor,
                                 new: NewAccompaniment) -> AccompanimentView:
         project = await self._project_row(session, actor, new.project)
+        await self._check_counts_for_partner(session, actor.partner, project)
         self._check_date(new.date)
         self._check_key(PHASES, new.phase)
         self._check_key(MODALITIES, new.modality)
@@ -506,19 +577,55 @@ class AccompanimentService:
             session.add(AccompanimentTheme(accompaniment_id=row.id, theme=theme))
         return self._accompaniment_view(row, project, themes)
 
+    async def _check_counts_for_partner(self, session: AsyncSession, partner: str, project: Project) -> None:
+        """A record counts for its author's partner in the reports: refuse it on a project that partner
+        neither holds nor accepted (a coordinator sees every project, but does not follow them all)."""
+        if await self.partner_sees(session, partner, project.code):
+            return
+        raise Forbidden(f"Le projet {project.code} est porté par {self.partner_name(project.partner)} et n'a pas été "
+                        f"orienté vers {self.partner_name(partner)} (ou l'orientation n'est pas acceptée) : ce suivi "
+                        f"compterait pour {self.partner_name(partner)} dans les bilans. Demandez à un membre de la "
+                        "structure qui le porte de l'enregistrer, ou faites d'abord orienter le projet vers la vôtre.")
+
+    async def earlier_duplicate(self, session: AsyncSession, view: AccompanimentView) -> int | None:
+        """The number of an earlier live record identical to ``view`` (same advisor, project, date,
+        phase and duration), if any: probably the same session typed twice."""
+        return await session.scalar(
+            select(Accompaniment.id).join(Project, Project.id == Accompaniment.project_id)
+            .where(Project.code == view.project_code, Accompaniment.advisor == view.advisor,
+                   Accompaniment.date == view.date, Accompaniment.phase == view.phase,
+                   Accompaniment.duration_minutes == view.duration_minutes, Accompaniment.cancelled.is_(False),
+                   Accompaniment.id < view.id)
+            .order_by(Accompaniment.id.desc()).limit(1))
+
     def _check_themes(self, themes: tuple[str, ...]) -> tuple[str, ...]:
         for theme in themes:
             self._check_key(THEMES, theme)
         return tuple(key for key in THEMES.keys() if key in themes)  # vocabulary order, no duplicates
 
-    async def list_own(self, session: AsyncSession, actor: Actor, limit: int = 10) -> list[AccompanimentView]:
+    async def list_own(self, session: AsyncSession, actor: Actor, limit: int = 10,
+                       audience: str | None = None) -> list[AccompanimentView]:
         """The actor's latest records (not cancelled), most recent date first."""
+        return (await self.own_records(session, actor, limit, audience)).records
+
+    async def own_records(self, session: AsyncSession, actor: Actor, limit: int = 10,
+                          audience: str | None = None) -> RecordList:
+        """The actor's latest records (not cancelled), most recent date first, and their total duration.
+        ``audience``: only records on projects this partner may see (the list is shown in its room)."""
+        where = and_(Accompaniment.advisor == actor.user_id, Accompaniment.cancelled.is_(False),
+                     self._seen_by_partner(audience) if audience else true())
+        latest = (select(Accompaniment.id).join(Project, Project.id == Accompaniment.project_id).where(where)
+                  .order_by(Accompaniment.date.desc(), Accompaniment.id.desc()).limit(max(1, limit)))
         stmt = (select(Accompaniment, Project).join(Project, Project.id == Accompaniment.project_id)
-                .where(Accompaniment.advisor == actor.user_id, Accompaniment.cancelled.is_(False))
-                .order_by(Accompaniment.date.desc(), Accompaniment.id.desc()).limit(max(1, limit)))
+                .where(Accompaniment.id.in_(latest.scalar_subquery()))
+                .order_by(Accompaniment.date.desc(), Accompaniment.id.desc()))
         rows = (await session.execute(stmt)).all()
+        picked = latest.subquery()
+        minutes = await session.scalar(select(func.coalesce(func.sum(Accompaniment.duration_minutes), 0))
+                                       .where(Accompaniment.id.in_(select(picked.c.id))))
         themes = await self._themes(session, [a.id for a, _ in rows])
-        return [self._accompaniment_view(a, p, themes.get(a.id, ())) for a, p in rows]
+        return RecordList(records=[self._accompaniment_view(a, p, themes.get(a.id, ())) for a, p in rows],
+                          minutes=int(minutes or 0))
 
     async def get_accompaniment(self, session: AsyncSession, actor: Actor, record_id: int) -> AccompanimentView:
         row, project = await self._record(session, record_id)
@@ -526,24 +633,31 @@ class AccompanimentService:
             raise NotFound(f"Aucun suivi n°{record_id} parmi ceux que vous pouvez consulter.")
         return self._accompaniment_view(row, project, (await self._themes(session, [row.id])).get(row.id, ()))
 
-    async def project_history(self, session: AsyncSession, actor: Actor, ref: str) -> ProjectHistory:
-        """A visible project with every (live) record, across all partners, its referrals and totals."""
+    async def project_history(self, session: AsyncSession, actor: Actor, ref: str,
+                              limit: int | None = None) -> ProjectHistory:
+        """A visible project with its (live) records across all partners — the latest ``limit`` only when
+        given, oldest first —, its referrals, and totals per partner and overall (in SQL)."""
         project = await self._project_row(session, actor, ref)
-        rows = (await session.scalars(select(Accompaniment).where(Accompaniment.project_id == project.id,
-                                                                  Accompaniment.cancelled.is_(False))
-                                      .order_by(Accompaniment.date, Accompaniment.id))).all()
+        live = and_(Accompaniment.project_id == project.id, Accompaniment.cancelled.is_(False))
+        stmt = select(Accompaniment).where(live).order_by(Accompaniment.date.desc(), Accompaniment.id.desc())
+        if limit is not None:
+            stmt = stmt.limit(max(1, limit))
+        rows = list(reversed((await session.scalars(stmt)).all()))
         themes = await self._themes(session, [a.id for a in rows])
         totals = (await session.execute(
             select(Accompaniment.partner, func.count(Accompaniment.id), func.sum(Accompaniment.duration_minutes))
-            .where(Accompaniment.project_id == project.id, Accompaniment.cancelled.is_(False))
-            .group_by(Accompaniment.partner).order_by(Accompaniment.partner))).all()
+            .where(live).group_by(Accompaniment.partner).order_by(Accompaniment.partner))).all()
+        count, minutes, last = (await session.execute(
+            select(func.count(Accompaniment.id), func.coalesce(func.sum(Accompaniment.duration_minutes), 0),
+                   func.max(Accompaniment.date)).where(live))).one()
         referrals = (await session.scalars(select(Referral).where(Referral.project_id == project.id)
                                            .order_by(Referral.id))).all()
         return ProjectHistory(
             project=self._project_view(project, await self._outcome_row(session, project.id)),
             accompaniments=[self._accompaniment_view(a, project, themes.get(a.id, ())) for a in rows],
             referrals=[self._referral_view(r, project) for r in referrals],
-            totals=[PartnerTotal(partner=p, sessions=int(n), minutes=int(m or 0)) for p, n, m in totals])
+            totals=[PartnerTotal(partner=p, sessions=int(n), minutes=int(m or 0)) for p, n, m in totals],
+            sessions=int(count), minutes=int(minutes or 0), last_date=last)
 
     async def update_accompaniment(self, session: AsyncSession, actor: Actor, record_id: int,
                                    changes: AccompanimentChanges) -> tuple[AccompanimentView, list[Change]]:
@@ -552,6 +666,7 @@ class AccompanimentService:
         if changes.project is not None:
             target = await self._project_row(session, actor, changes.project)
             if target.id != project.id:
+                await self._check_counts_for_partner(session, row.partner, target)
                 done.append(Change("project", project.code, target.code))
                 row.project_id, project = target.id, target
         if changes.date is not None:
@@ -618,8 +733,9 @@ class AccompanimentService:
                                  verb: str) -> tuple[Accompaniment, Project]:
         row, project = await self._record(session, record_id)
         if row.advisor != actor.user_id and not actor.sees_all:
+            pronoun = "l'" if verb[:1] in "aeéiou" else "le "
             raise Forbidden(f"Le suivi n°{record_id} a été enregistré par quelqu'un d'autre : seul·e son auteur·rice "
-                            f"ou un·e coordinateur·rice peut le {verb}.")
+                            f"ou un·e coordinateur·rice peut {pronoun}{verb}.")
         if row.cancelled:
             raise Conflict(f"Le suivi n°{record_id} est déjà annulé.")
         return row, project
@@ -653,9 +769,12 @@ class AccompanimentService:
                                                                Referral.to_partner == to_partner,
                                                                Referral.status.in_(("proposee", "acceptee"))))
         if existing is not None:
-            state = "déjà proposé" if existing.status == "proposee" else "déjà accepté"
-            raise Conflict(f"Le projet {project.code} a {state} à {self.partner_name(to_partner)} "
-                           f"(le {date_fr(existing.date)}).")
+            name = self.partner_name(to_partner)
+            if existing.status == "proposee":
+                raise Conflict(f"Le projet {project.code} a déjà été proposé à {name} (le "
+                               f"{date_fr(existing.date, weekday=False)}) : sa réponse est en attente.")
+            raise Conflict(f"Le projet {project.code} a déjà été orienté vers {name}, qui l'a accepté (proposé le "
+                           f"{date_fr(existing.date, weekday=False)}).")
         row = Referral(project_id=project.id, from_partner=actor.partner, to_partner=to_partner,
                        date=self.clock.today(), note=note, status="proposee", created_by=actor.user_id,
                        created_at=self.clock.now())
@@ -703,27 +822,60 @@ class AccompanimentService:
         return [self._referral_view(r, p) for r, p in rows]
 
     # -- outcomes ----------------------------------------------------------------------------
-    async def record_outcome(self, session: AsyncSession, actor: Actor, ref: str,
-                             new: NewOutcome) -> tuple[OutcomeView, OutcomeView | None, ProjectView]:
-        """Record how a visible project ended up; replaces a previous outcome (returned second)."""
+    async def record_outcome(self, session: AsyncSession, actor: Actor, ref: str, new: NewOutcome) -> OutcomeResult:
+        """Record how a visible project ended up (holding partner or coordinators only). Recording again
+        replaces the outcome, keeping the previous values of the fields not given — the legal form and
+        the jobs only while the outcome is a creation."""
         project = await self._project_row(session, actor, ref)
+        self._check_holder(actor, project, "son issue")
         self._check_key(OUTCOMES, new.outcome)
         self._check_key(LEGAL_FORMS, new.legal_form, optional=True)
-        self._check_date(new.date)
+        if new.date is not None:
+            self._check_date(new.date)
         if new.jobs_fte is not None and not (Decimal(0) <= new.jobs_fte < Decimal(1000)):
             raise Invalid(f"Nombre d'emplois impossible : {new.jobs_fte}.")
         if new.outcome != "creation" and new.jobs_fte:
             raise Invalid("Des emplois créés ne s'enregistrent qu'avec l'issue « création ».")
+        if new.outcome != "creation" and new.legal_form is not None:
+            raise Invalid(f"Une forme juridique ({LEGAL_FORMS.label(new.legal_form)}) ne s'enregistre qu'avec l'issue "
+                          "« création » : pour changer la forme envisagée du projet, modifiez sa fiche.")
         row = await self._outcome_row(session, project.id)
         previous = self._outcome_view(row) if row is not None else None
+        kept: list[str] = []
+        form_from_project = False
+        when, legal_form, jobs = new.date, new.legal_form, new.jobs_fte
+        if when is None:  # the same outcome again keeps its date; a new outcome happens today
+            if previous is not None and previous.outcome == new.outcome:
+                when = previous.date
+                kept.append("date")
+            else:
+                when = self.clock.today()
+        if new.outcome != "creation":  # the legal form and the jobs describe a creation only
+            legal_form = jobs = None
+        elif legal_form is None:
+            if previous is not None and previous.legal_form is not None:
+                legal_form = previous.legal_form
+                kept.append("legal_form")
+            elif project.legal_form != "nsp":
+                legal_form, form_from_project = project.legal_form, True
+        if new.outcome == "creation" and jobs is None and previous is not None and previous.jobs_fte is not None:
+            jobs = previous.jobs_fte
+            kept.append("jobs_fte")
         if row is None:
             row = ProjectOutcome(project_id=project.id)
             session.add(row)
-        row.outcome, row.date, row.legal_form = new.outcome, new.date, new.legal_form
-        row.jobs_fte = new.jobs_fte
+        before = {"outcome": row.outcome, "date": row.date, "legal_form": row.legal_form,
+                  "jobs_fte": previous.jobs_fte if previous is not None else None}
+        row.outcome, row.date, row.legal_form = new.outcome, when, legal_form
+        row.jobs_fte = jobs
         row.partner, row.recorded_by, row.recorded_at = actor.partner, actor.user_id, self.clock.now()
         await session.flush()
-        return self._outcome_view(row), previous, self._project_view(project, row)
+        after = {"outcome": new.outcome, "date": when, "legal_form": legal_form, "jobs_fte": jobs}
+        changes = [Change(name, before[name], after[name]) for name in ("outcome", "date", "legal_form", "jobs_fte")
+                   if previous is not None and before[name] != after[name]]
+        return OutcomeResult(outcome=self._outcome_view(row), previous=previous,
+                             project=self._project_view(project, row), changes=changes, kept=tuple(kept),
+                             form_from_project=form_from_project)
 
     async def _outcome_row(self, session: AsyncSession, project_id: int) -> ProjectOutcome | None:
         return await session.scalar(select(ProjectOutcome).where(ProjectOutcome.project_id == project_id))

@@ -15,7 +15,7 @@ from ess_bot.clock import Clock
 from ess_bot.config import parse_config
 from ess_bot.services.accompaniments import (AccompanimentChanges, AccompanimentService, Actor, Ambiguous, Conflict,
                                              Forbidden, Invalid, NewAccompaniment, NewOutcome, NewProject, NotFound,
-                                             Profile, ProjectChanges)
+                                             PersonalDataRefused, Profile, ProjectChanges)
 from ess_bot.storage.accompaniments import AccompanimentTheme, Project
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -311,11 +311,13 @@ async def test_update_project(svc, session):
 
 async def test_outcome(svc, session):
     p = await svc.create_project(session, KARIM, NewProject(label="Pixel", department="25"))
-    out, previous, view = await svc.record_outcome(session, KARIM, p.code, NewOutcome("report", date(2026, 6, 1)))
-    assert previous is None and view.outcome.outcome == "report"
-    out, previous, view = await svc.record_outcome(session, KARIM, p.code, NewOutcome(
+    first = await svc.record_outcome(session, KARIM, p.code, NewOutcome("report", date(2026, 6, 1)))
+    assert first.previous is None and first.project.outcome.outcome == "report" and first.changes == []
+    result = await svc.record_outcome(session, KARIM, p.code, NewOutcome(
         "creation", TODAY, legal_form="scop", jobs_fte=Decimal("2.5")))
-    assert previous.outcome == "report"
+    out = result.outcome
+    assert result.previous.outcome == "report"
+    assert {c.name for c in result.changes} == {"outcome", "date", "legal_form", "jobs_fte"}
     assert (out.outcome, out.legal_form, out.jobs_fte, out.partner) == ("creation", "scop", Decimal("2.50"), "bge-fc")
     assert (await svc.find_project(session, CLAIRE, p.code)).outcome.jobs_fte == Decimal("2.50")
     with pytest.raises(Invalid):
@@ -333,3 +335,120 @@ async def test_label_search_escapes_like_wildcards(svc, session):
         await svc.find_project(session, KARIM, "_")
     with pytest.raises(Ambiguous):
         await svc.find_project(session, KARIM, "atelier")
+
+
+# -- review fixes ------------------------------------------------------------------------------
+
+SOPHIE = Actor("@sophie:test", "urscop", "coordinator")
+
+
+async def test_only_the_holding_partner_and_coordinators_change_a_project(svc, session):
+    p = await svc.create_project(session, KARIM, NewProject(label="Recyclerie", department="25"))
+    await svc.refer(session, KARIM, p.code, "urscop")
+    await svc.decide_referral(session, MARC, p.code, accept=True)
+    for call in (svc.update_project(session, MARC, p.code, ProjectChanges(legal_form="scic")),
+                 svc.set_profile(session, MARC, p.code, Profile(gender="homme")),
+                 svc.record_outcome(session, MARC, p.code, NewOutcome("abandon", TODAY))):
+        with pytest.raises(Forbidden) as exc:
+            await call
+        assert f"{p.code} est porté par BGE Franche-Comté" in exc.value.message
+    assert (await svc.log_accompaniment(session, MARC, acc(p.code))).partner == "urscop"  # but logs records
+    view, done = await svc.update_project(session, SOPHIE, p.code, ProjectChanges(legal_form="scic"))
+    assert view.legal_form == "scic" and [c.name for c in done] == ["legal_form"]
+    assert (await svc.set_profile(session, PAUL, p.code, Profile(gender="femme")))[0].profile.gender == "femme"
+
+
+async def test_a_coordinator_logs_only_on_projects_her_partner_follows(svc, session):
+    p = await svc.create_project(session, KARIM, NewProject(label="Recyclerie", department="25"))
+    with pytest.raises(Forbidden) as exc:
+        await svc.log_accompaniment(session, SOPHIE, acc(p.code))
+    assert "compterait pour URSCOP" in exc.value.message
+    assert await svc.partner_sees(session, "bge-fc", p.code)
+    assert not await svc.partner_sees(session, "urscop", p.code)
+    a = await svc.log_accompaniment(session, CLAIRE, acc(p.code))          # her own partner's project
+    assert (await svc.cancel_accompaniment(session, SOPHIE, a.id)).cancelled  # may cancel any record
+    q = await svc.create_project(session, MARC, NewProject(label="Scop bois", department="21"))
+    b = await svc.log_accompaniment(session, KARIM, acc(p.code))
+    with pytest.raises(Forbidden):  # a BGE record cannot be moved onto a project BGE does not follow
+        await svc.update_accompaniment(session, CLAIRE, b.id, AccompanimentChanges(project=q.code))
+    await svc.refer(session, KARIM, p.code, "urscop")
+    await svc.decide_referral(session, MARC, p.code, accept=True)
+    assert await svc.partner_sees(session, "urscop", p.code)
+    assert (await svc.log_accompaniment(session, SOPHIE, acc(p.code))).partner == "urscop"
+
+
+async def test_outcome_keeps_what_is_not_given(svc, session):
+    p = await svc.create_project(session, KARIM, NewProject(label="Pixel", department="25", legal_form="scop"))
+    first = await svc.record_outcome(session, KARIM, p.code, NewOutcome("creation", date(2026, 11, 2),
+                                                                        jobs_fte=Decimal("1.5")))
+    assert first.form_from_project and first.outcome.legal_form == "scop" and first.changes == []
+    again = await svc.record_outcome(session, KARIM, p.code, NewOutcome("creation"))
+    assert (again.outcome.jobs_fte, again.outcome.legal_form, again.outcome.date) == (
+        Decimal("1.50"), "scop", date(2026, 11, 2))
+    assert again.changes == [] and set(again.kept) == {"date", "legal_form", "jobs_fte"}
+    changed = await svc.record_outcome(session, KARIM, p.code, NewOutcome("creation", legal_form="scic"))
+    assert [(c.name, c.before, c.after) for c in changed.changes] == [("legal_form", "scop", "scic")]
+    assert changed.outcome.jobs_fte == Decimal("1.50")
+    ended = await svc.record_outcome(session, KARIM, p.code, NewOutcome("abandon"))
+    assert (ended.outcome.date, ended.outcome.legal_form, ended.outcome.jobs_fte) == (TODAY, None, None)
+    assert {c.name for c in ended.changes} == {"outcome", "date", "legal_form", "jobs_fte"}
+    with pytest.raises(Invalid) as exc:
+        await svc.record_outcome(session, KARIM, p.code, NewOutcome("abandon", legal_form="scop"))
+    assert "création" in exc.value.message
+
+
+async def test_history_limit_and_totals_in_sql(svc, session):
+    p = await svc.create_project(session, KARIM, NewProject(label="Pixel", department="25"))
+    ids = [(await svc.log_accompaniment(session, KARIM, acc(p.code, date=TODAY - timedelta(days=d),
+                                                            duration_minutes=30 + d))).id for d in range(20)]
+    await svc.cancel_accompaniment(session, KARIM, ids[0])
+    history = await svc.project_history(session, KARIM, p.code, limit=5)
+    assert [v.id for v in history.accompaniments] == list(reversed(ids[1:6]))  # the 5 latest, oldest first
+    assert (history.sessions, history.minutes, history.older) == (19, sum(30 + d for d in range(1, 20)), 14)
+    assert history.last_date == TODAY - timedelta(days=1)
+    assert len((await svc.project_history(session, KARIM, p.code)).accompaniments) == 19
+    own = await svc.own_records(session, KARIM, limit=3)
+    assert [v.id for v in own.records] == ids[1:4] and own.minutes == 31 + 32 + 33
+    assert (await svc.own_records(session, KARIM, limit=3, audience="urscop")).records == []
+    assert [v.id for v in await svc.list_own(session, KARIM, limit=2)] == ids[1:3]
+    assert await svc.list_projects(session, CLAIRE, audience="urscop") == []
+    assert [s.code for s in await svc.list_projects(session, CLAIRE, audience="bge-fc")] == [p.code]
+
+
+async def test_earlier_duplicate(svc, session):
+    p = await svc.create_project(session, KARIM, NewProject(label="Pixel", department="25"))
+    a = await svc.log_accompaniment(session, KARIM, acc(p.code))
+    assert await svc.earlier_duplicate(session, a) is None
+    b = await svc.log_accompaniment(session, KARIM, acc(p.code, modality="visio"))
+    assert await svc.earlier_duplicate(session, b) == a.id
+    c = await svc.log_accompaniment(session, PAUL, acc(p.code))
+    assert await svc.earlier_duplicate(session, c) is None
+    await svc.cancel_accompaniment(session, KARIM, a.id)
+    await svc.cancel_accompaniment(session, KARIM, b.id)
+    d = await svc.log_accompaniment(session, KARIM, acc(p.code))
+    assert await svc.earlier_duplicate(session, d) is None
+
+
+async def test_retention_and_health_data_in_the_service(svc, session):
+    p = await svc.create_project(session, KARIM, NewProject(label="Pixel", department="25"))
+    with pytest.raises(Invalid) as exc:
+        await svc.log_accompaniment(session, KARIM, acc(p.code, date=date(2023, 11, 26)))
+    assert "plus de 3 ans" in exc.value.message and "RGPD" in exc.value.message
+    assert (await svc.log_accompaniment(session, KARIM, acc(p.code, date=date(2023, 11, 27)))).id
+    with pytest.raises(PersonalDataRefused) as exc:
+        await svc.log_accompaniment(session, KARIM, acc(p.code, note="dossier MDPH"))
+    assert exc.value.kind == "health" and "« MDPH »" in exc.value.message
+    with pytest.raises(PersonalDataRefused):
+        await svc.create_project(session, KARIM, NewProject(label="Maison de santé", department="25"))
+
+
+async def test_refer_twice_wording(svc, session):
+    p = await svc.create_project(session, KARIM, NewProject(label="Pixel", department="25"))
+    await svc.refer(session, KARIM, p.code, "urscop")
+    with pytest.raises(Conflict) as exc:
+        await svc.refer(session, KARIM, p.code, "urscop")
+    assert f"Le projet {p.code} a déjà été proposé à URSCOP" in exc.value.message
+    await svc.decide_referral(session, MARC, p.code, accept=True)
+    with pytest.raises(Conflict) as exc:
+        await svc.refer(session, KARIM, p.code, "urscop")
+    assert "a déjà été orienté vers URSCOP, qui l'a accepté" in exc.value.message

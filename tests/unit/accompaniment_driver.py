@@ -75,6 +75,11 @@ name = "Sophie"
 user_id = "@ali:test"
 partner = "aldess"
 name = "Ali"
+
+[[members]]
+user_id = "@nadia:test"
+partner = "aldess"
+name = "Nadia (Aldess)"
 """
 
 CODE = re.compile(r"P-[2-9A-HJKMNP-Z]{4}")

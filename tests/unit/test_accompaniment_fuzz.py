@@ -26,13 +26,19 @@ WORDS = [
     "creation", "abandon", "emplois=2,5", "emplois=-1", "profil", "femme", "26-49", "50+", "de", "rsa", "nc",
     "qpv=non", "frr=peut-être", "P-2222", "p-", "999999999999", "²", "١٢/١١", "\u00a0", "«", "»", "%", "_",
     "libelle=Nouveau nom", "projet=Pixel", "x" * 70,
+    # review fixes: dates next to durations, years, weekdays, old dates, health words, labels in words
+    "2h", "15", "nov.", "2025", "2020", "jeudi", "mercredi", "25/11", "31/12", "12/12", "29/02/2024",
+    "novembre 2020", "il y a 200 semaines", '"dossier MDPH"', '"RQTH"', "santé", "présentiel", "en",
+    "demandeur", "d’emploi", "d'emploi", "indemnisé", "non", "sans", "activité", "moins", "ans", "30", "7", "130",
+    "statut=demandeur", "age=50", "acceuil", "nouvaeu", "lsite", "#99999999999999999999", "n°0",
 ]
 token = st.one_of(st.sampled_from(WORDS), st.text(min_size=1, max_size=12))
 line = st.tuples(st.sampled_from(["!suivi", "!projet", "!suivi modifier", "!suivi annuler", "!projet nouveau",
-                                  "!projet issue", "!projet profil", "!projet orienter"]),
+                                  "!projet issue", "!projet profil", "!projet orienter", "!projet voir",
+                                  "!suivi projet", "!projet modifier", "!suivi liste"]),
                  st.lists(token, max_size=8)).map(lambda t: " ".join([t[0], *t[1]]))
 speaker = st.sampled_from([("@karim:test", BGE), ("@paul:test", BGE), ("@claire:test", COORD),
-                           ("@marc:test", URSCOP)])
+                           ("@marc:test", URSCOP), ("@sophie:test", URSCOP), ("@karim:test", COORD)])
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import pytest
@@ -91,28 +92,31 @@ async def test_ambiguous_label(bot, pixel):
 
 
 @pytest.mark.parametrize("line, words", [
+    # nothing typed wrong, something missing: the message names what is missing
     ("!suivi Pixel 1h30", ["Il manque la phase"]),
     ("!suivi Pixel accueil", ["Il manque la durée"]),
     ("!suivi accueil 1h", ["Il manque le projet"]),
     ("!suivi Pixel", ["la phase et la durée"]),
+    # a bad value: the message names it
     ("!suivi Pixel a 1h", ["« a »"]),                        # 1 letter: not a phase, so not understood
     ("!suivi Pixel emergense 1h", ["« emergense »"]),
-    ("!suivi Pixel accueil 1h demain", ["futur"]),
-    ("!suivi Pixel accueil 1h 31/02", ["n'existe pas"]),
+    ("!suivi Pixel accueil 1h demain", ["« demain »", "futur"]),
+    ("!suivi Pixel accueil 1h 31/02", ["« 31/02 »", "n'existe pas"]),
     ("!suivi Pixel accueil 1h75", ["« 1h75 »"]),
-    ("!suivi Pixel accueil 1h 2h", ["deux fois"]),
+    ("!suivi Pixel accueil 1h 2h", ["« 2h »", "deux fois"]),
     ("!suivi Pixel accueil 1h themes=astrologie", ["« astrologie »"]),
     ("!suivi Pixel accueil 1h couleur=bleu", ["« couleur= »"]),
-    ('!suivi Pixel accueil 1h "appeler le 06 12 34 56 78"', ["RGPD", "06 12 34 56 78"]),
-    ('!suivi Pixel accueil 1h "a" "b"', ["Une seule note"]),
+    ('!suivi Pixel accueil 1h "appeler le 06 12 34 56 78"', ["RGPD", "« 06 12 34 56 78 »"]),
+    ('!suivi Pixel accueil 1h "a" "b"', ["Une seule note", "« a »", "« b »"]),
     ("!suivi P-2222 accueil 1h", ["Aucun projet P-2222"]),
-    ('!suivi Pixel accueil 1h "non fermé', ["guillemet"]),
+    ('!suivi Pixel accueil 1h "non fermé', ["guillemet fermant"]),
 ])
 async def test_missing_or_bad_fields_are_explained(bot, pixel, line, words):
     text = await bot.reply_to(line)
     for word in words:
-        assert word in text
-    assert "Exemple" in text or "Exemples" in text or "exemple" in text
+        assert word in text, (line, text)
+    # and a way to write it: an example (a whole command, or values such as 1h30)
+    assert re.search(r"[Ee]xemples? ?: (!suivi \S+|\S+)", text), text
     assert await records(bot) == []
 
 
@@ -127,7 +131,8 @@ async def test_list_modify_cancel(bot, pixel):
     text = await bot.reply_to("!suivi modifier 1 visio date=mardi phase=ante")
     assert "modalité : individuel → visio" in text and "mardi 24 novembre 2026" in text and "ante-création" in text
     assert "Rien à modifier" in await bot.reply_to("!suivi modifier 1")
-    assert "Numéro de suivi attendu" in await bot.reply_to("!suivi modifier Pixel durée=2h")
+    text = await bot.reply_to("!suivi modifier Pixel durée=2h")
+    assert "Numéro du suivi attendu" in text and "« Pixel »" in text
     text = await bot.reply_to("!suivi annuler 1")
     assert text.startswith("🗑️ Suivi n°1 annulé")
     assert "déjà annulé" in await bot.reply_to("!suivi annuler 1")
@@ -222,7 +227,8 @@ async def test_profile_modify_and_outcome(bot, pixel):
     text = await bot.reply_to(f"!projet issue {pixel} creation emplois=2,5")
     assert "création le 27 novembre 2026, forme : SCIC, emplois créés : 2,5 ETP" in text
     text = await bot.reply_to(f"!projet issue {pixel} création forme=scop emplois=2 hier")
-    assert "26 novembre 2026" in text and "remplace" in text
+    assert "Issue mise à jour" in text and "26 novembre 2026" in text
+    assert "forme juridique : SCIC → SCOP" in text and "emplois créés : 2,5 ETP → 2 ETP" in text
     assert "Issue : création" in await bot.reply_to(f"!projet voir {pixel}")
     assert "issue : création" in await bot.reply_to("!projet liste")
     assert "« création »" in await bot.reply_to(f"!projet issue {pixel} abandon emplois=2")
@@ -240,20 +246,29 @@ async def test_help(bot):
 
 
 async def test_details_only_in_private_places(bot, pixel):
-    """A reply is read by the whole room: profiles, histories and lists stay out of shared rooms."""
+    """A reply is read by the whole room: a project's details are shown only in a direct message or in
+    the room of a partner that may see the project; lists only in a direct message or one's own room."""
     await bot.say(f"!suivi {pixel} émergence 1h30 hier")
     await bot.say(f"!projet orienter {pixel} urscop")
     await bot.say(f"!projet accepter {pixel}", sender="@marc:test", room=URSCOP)
-    for line in (f"!projet voir {pixel}", "!projet liste", f"!suivi projet {pixel}", "!suivi liste",
-                 f"!projet profil {pixel} femme"):
-        for room in (COORD, URSCOP, "!autre:test"):
+    details = (f"!projet voir {pixel}", f"!suivi projet {pixel}", f"!projet profil {pixel} femme")
+    for line in (*details, "!projet liste", "!suivi liste"):
+        for room in (COORD, ALDESS, "!autre:test"):
             text = await bot.reply_to(line, room=room)
             assert text.startswith("🔒") and "message direct" in text, (line, room, text)
+            assert "Café culturel Pixel" not in text
         assert not (await bot.reply_to(line, room=DIRECT)).startswith("🔒")
         assert not (await bot.reply_to(line, room=BGE)).startswith("🔒")
+    # URSCOP accepted the project: its details may be shown in URSCOP's room, whoever asks
+    for line in details:
+        assert not (await bot.reply_to(line, room=URSCOP)).startswith("🔒"), line
+    # lists are personal: only in one's own room
+    for line in ("!projet liste", "!suivi liste"):
+        assert (await bot.reply_to(line, room=URSCOP)).startswith("🔒")
     # the coordinator, in the coordination room, is asked to write privately too
     assert (await bot.reply_to(f"!projet voir {pixel}", sender="@claire:test", room=COORD)).startswith("🔒")
     # an accepted partner reads it in its own room
     assert "Café culturel Pixel" in await bot.reply_to(f"!projet voir {pixel}", sender="@marc:test", room=URSCOP)
-    # writing still works in shared rooms
-    assert "✅" in await bot.reply_to(f"!suivi {pixel} accueil 1h", room=COORD)
+    # writing still works in shared rooms, without the label
+    text = await bot.reply_to(f"!suivi {pixel} accueil 1h", room=COORD)
+    assert text.startswith("✅") and pixel in text and "Café culturel Pixel" not in text
