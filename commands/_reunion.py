@@ -12,21 +12,22 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Iterator
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ess_bot.clock import Clock
-from ess_bot.config import Config, MeetingSettings
+from ess_bot.config import Config, Member, MeetingSettings
 from ess_bot.formatting import WEEKDAYS_FR, date_fr, datetime_fr, join_fr, minutes_fr, pill
 from ess_bot.framework.context import Context, Queue, UserError
 from ess_bot.framework.messages import Outgoing
+from ess_bot.parsing import DurationError, ParseError, is_duration, parse_duration, parse_number
 from ess_bot.scheduler import cancel as cancel_jobs
 from ess_bot.scheduler import schedule as schedule_job
+from ess_bot.services.agenda import AgendaEntry
 from ess_bot.services.meeting_dates import Candidate, Window, preferred_time
-from ess_bot.services.meetings import (MeetingError, MeetingService, MeetingView, NoOpenPoll, OptionTally,
-                                       SeveralOpenPolls, Tally)
+from ess_bot.services.meetings import (MAX_OPTIONS, MeetingError, MeetingService, MeetingView, NoOpenPoll,
+                                       OptionTally, PollOverlap, SeveralOpenPolls, Tally, option_tag, poll_tag,
+                                       reminder_key_prefix)
 from ess_bot.storage.meetings import MAYBE, NO, YES
-from ess_bot.storage.models import OutboxMessage
 from ess_bot.text import fold, normalize
 
 ICS_MIME = "text/calendar"
@@ -59,6 +60,8 @@ EXAMPLE_PROPOSE = '!reunion proposer "Rencontre du réseau" entre 1/03 et 15/04 
 EXAMPLE_PROPOSE_DATES = '!reunion proposer "Rencontre du réseau" 12/03 14h, 19/03 14h, 26/03 9h30'
 EXAMPLE_DISPO = "!reunion dispo 1=oui 2=sibesoin 3=non"
 EXAMPLE_MOVE = "!reunion deplacer 3 19/03 14h"
+EXAMPLE_EXTEND = "!reunion prolonger 3 27/02"
+DURATION_MIN = 15
 
 MONTHS = {"janvier": 1, "janv": 1, "jan": 1, "fevrier": 2, "fevr": 2, "fev": 2, "mars": 3, "mar": 3, "avril": 4,
           "avr": 4, "mai": 5, "juin": 6, "juillet": 7, "juil": 7, "aout": 8, "septembre": 9, "sept": 9, "sep": 9,
@@ -68,7 +71,6 @@ _NUMERIC = re.compile(r"^(\d{1,2})[/.-](\d{1,2})(?:[/.-](\d{2}|\d{4}))?$")
 _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _WORDS = re.compile(r"^(\d{1,2}|1er)\s+([a-z]+)\.?(?:\s+(\d{4}))?$")
 _TIME = re.compile(r"^(\d{1,2})\s*(?:h|:)\s*(\d{2})?$|^(\d{1,2})\s*h\s*(\d{2})?$")
-_DURATION = re.compile(r"^(?:(\d{1,2})\s*h\s*(?:(\d{1,2})\s*(?:min|mn)?)?|(\d{1,4})\s*(?:min|mn|minutes?))$")
 _KV = re.compile(r"^([^\W\d][\w°-]*)\s*=\s*(.*)$", re.S)
 OPTION_KEYS = {"n": "n", "nombre": "n", "nb": "n", "dates": "n", "duree": "duree", "lieu": "lieu",
                "limite": "limite", "cloture": "limite", "echeance": "limite", "date": "date", "n°": "date"}
@@ -108,11 +110,31 @@ def user_errors(ctx: Context, example: str | None = None, several: str | None = 
         raise UserError(text) from None
     except NoOpenPoll as exc:
         raise UserError(exc.message + f" Pour voir les rencontres : `{ctx.prefix}reunion liste`.") from None
-    except (MeetingError, InputError) as exc:
-        text = exc.message
-        if example:
-            text += f"\nExemple : `{ex(ctx, example)}`"
-        raise UserError(text) from None
+    except (MeetingError, InputError, ParseError) as exc:
+        raise UserError(with_example(ctx, exc.message, example)) from None
+
+
+def with_example(ctx_or_prefix, text: str, example: str | None) -> str:
+    """``text`` followed by an example, unless it already shows one."""
+    if example and "exemple" not in fold(text):
+        text += f"\nExemple : `{ex(ctx_or_prefix, example)}`"
+    return text
+
+
+def meeting_number(text: str, example: str, prefix: str) -> int:
+    """A meeting (or poll) number: ``3``, ``n°3``; a UserError naming the value otherwise."""
+    try:
+        return parse_number(text, "de rencontre", ex(prefix, example))
+    except ParseError as exc:
+        raise UserError(exc.message + f" Les numéros : `{prefix}reunion liste`.") from None
+
+
+def option_number(text: str, example: str, prefix: str) -> int:
+    """A date number within a poll (1 to :data:`MAX_OPTIONS`)."""
+    try:
+        return parse_number(text, "de date", ex(prefix, example), high=MAX_OPTIONS)
+    except ParseError as exc:
+        raise InputError(exc.message) from None
 
 
 # -- reading dates, times, durations -----------------------------------------------------------------
@@ -161,7 +183,8 @@ def parse_day(text: str, after: date) -> date:
         raise InputError(f"La date {q(text)} n'existe pas. Exemples : `12/03`, `12 mars 2026`.") from None
     if weekday is not None and found.weekday() != weekday:
         raise InputError(f"Le {date_fr(found, weekday=False)} est un {WEEKDAYS_FR[found.weekday()]}, "
-                         f"pas un {WEEKDAYS_FR[weekday]} ({q(text)}). Vérifiez la date.")
+                         f"pas un {WEEKDAYS_FR[weekday]} ({q(text)}). Vérifiez la date. "
+                         f"Exemple : `{WEEKDAYS_FR[found.weekday()]} {date_fr(found, weekday=False)}`.")
     return found
 
 
@@ -177,15 +200,52 @@ def parse_time(text: str) -> time | None:
     return time(hour, minute)
 
 
-def parse_duration(text: str) -> int:
-    """``3h``, ``2h30``, ``90min`` → minutes."""
-    m = _DURATION.match(_key(text).replace(" ", ""))
-    if not m:
-        raise InputError(f"Je ne comprends pas la durée {q(text)}. Exemples : `3h`, `2h30`, `90min`.")
-    minutes = int(m.group(1)) * 60 + int(m.group(2) or 0) if m.group(1) is not None else int(m.group(3))
-    if not 15 <= minutes <= 24 * 60:
-        raise InputError(f"La durée {q(text)} doit être comprise entre 15 minutes et 24 heures. Exemple : `3h`.")
+def meeting_duration(text: str) -> int:
+    """A meeting's length (``3h``, ``2h30``, ``90min``, ``1,5h``) in minutes: the shared
+    :func:`ess_bot.parsing.parse_duration`, then at least :data:`DURATION_MIN` minutes."""
+    try:
+        minutes = parse_duration(text)
+    except DurationError as exc:
+        if is_duration(text) and "longue" in exc.message:
+            raise InputError(f"La durée {q(text)} est trop longue pour une rencontre : 12 heures au plus. "
+                             "Exemple : `durée=3h`.") from None
+        raise InputError(exc.message) from None
+    if minutes < DURATION_MIN:
+        raise InputError(f"La durée {q(text)} est trop courte pour une rencontre : {DURATION_MIN} minutes au "
+                         "moins. Exemple : `durée=3h`.")
     return minutes
+
+
+def _date_starts(words: list[str]) -> list[int]:
+    """Where a date begins among ``words`` (``12/01/2027``, ``jeudi 12/03``, ``le 12 mars``, ``1er avril``)."""
+    keys = [fold(w).strip(".,;") for w in words]
+
+    def day_at(i: int) -> bool:
+        k = keys[i] if i < len(keys) else ""
+        following = keys[i + 1] if i + 1 < len(keys) else ""
+        return bool(_NUMERIC.match(k) or _ISO.match(k) or ((k.isdigit() or k == "1er") and following in MONTHS))
+
+    starts = []
+    for i, k in enumerate(keys):
+        before = keys[i - 1] if i else ""
+        if before in WEEKDAY_KEYS or (before == "le" and k not in WEEKDAY_KEYS):
+            continue   # "jeudi 12/03", "le 12 mars": the date began one word earlier
+        if k in WEEKDAY_KEYS or (k == "le" and day_at(i + 1)) or day_at(i):
+            starts.append(i)
+    return starts
+
+
+def split_dates_hint(text: str) -> str | None:
+    """``12/01/2027 14h 19/01/2027 9h30`` → ``12/01/2027 14h, 19/01/2027 9h30`` when ``text`` holds
+    several dates written without commas, else None."""
+    words = normalize(text).split()
+    starts = _date_starts(words)
+    if len(starts) < 2:
+        return None
+    bounds = starts[1:] + [len(words)]
+    head = " ".join(words[:starts[0]])
+    parts = [" ".join(words[a:b]) for a, b in zip(starts, bounds)]
+    return (head + " " if head else "") + ", ".join(parts)
 
 
 def parse_when(text: str, after: date, duration_minutes: int, tz: tzinfo) -> datetime:
@@ -231,6 +291,7 @@ class Proposal:
     location: str = ""
     deadline_day: date | None = None
     explicit: list[datetime] = field(default_factory=list)
+    explicit_text: list[str] = field(default_factory=list)   # as typed, for messages
 
 
 def _options(args: list[str], allowed: set[str], example: str) -> tuple[dict[str, str], list[str]]:
@@ -243,6 +304,9 @@ def _options(args: list[str], allowed: set[str], example: str) -> tuple[dict[str
             rest.append(token)
             continue
         key = OPTION_KEYS.get(fold(m.group(1)))
+        if fold(m.group(1)) in ("entre", "du", "fenetre", "periode") and "n" in allowed:
+            raise InputError(f"{q(token)} : une période s'écrit sans « = », avec deux dates. "
+                             "Exemple : `entre 1/01 et 31/03`.")
         if key is None or key not in allowed:
             names = ", ".join(f"`{OPTION_NAMES[k]}=`" for k in sorted(allowed))
             raise InputError(f"Option inconnue : {q(m.group(1) + '=')}. Options possibles : {names}. "
@@ -307,7 +371,7 @@ def parse_proposal(args: list[str], today: date, tz: tzinfo, settings: MeetingSe
     opts, rest = _options(args, {"n", "duree", "lieu", "limite"}, example)
     prop = Proposal(duration=settings.default_duration_minutes, location=settings.default_location)
     if "duree" in opts:
-        prop.duration = parse_duration(opts["duree"])
+        prop.duration = meeting_duration(opts["duree"])
     if "lieu" in opts:
         prop.location = " ".join(opts["lieu"].split())
         if not prop.location:
@@ -329,7 +393,12 @@ def parse_proposal(args: list[str], today: date, tz: tzinfo, settings: MeetingSe
             if strange:
                 raise InputError(f"Je n'ai pas compris {q(' '.join(strange))}. Si c'est le titre, mettez-le entre "
                                  f"guillemets. Exemple : `{ex(prefix, EXAMPLE_PROPOSE_DATES)}`")
+            hint = split_dates_hint(piece)
+            if hint is not None:   # "12/01/2027 14h 19/01/2027 9h30": several dates without commas
+                raise InputError(f"Je vois plusieurs dates dans {q(piece.strip())} : séparez les dates par des "
+                                 f'virgules. Exemple : `{prefix}reunion proposer "{prop.title}" {hint}`')
             prop.explicit.append(parse_when(piece, today, prop.duration, tz))
+            prop.explicit_text.append(piece.strip())
         if prop.window is not None or prop.n is not None:
             raise InputError("Donnez soit des dates précises, soit une fenêtre (`entre … et …`, `n=`), pas les "
                              f"deux. Exemples : `{example}` ou `{ex(prefix, EXAMPLE_PROPOSE_DATES)}`")
@@ -366,10 +435,19 @@ def deadline_for(prop: Proposal, first: datetime, now: datetime, settings: Meeti
     latest = datetime.combine(first.astimezone(tz).date() - timedelta(days=1), DEADLINE_TIME, tzinfo=tz)
     deadline = min(default_deadline(now, settings), latest)
     if deadline < now + timedelta(days=1):
+        soon = date_fr(now.date() + timedelta(days=3), weekday=False)
         raise InputError(f"La première date ({datetime_fr(first.astimezone(tz))}) est trop proche pour laisser le "
-                         "temps de répondre : proposez des dates au moins trois jours plus tard, ou donnez une "
-                         "date limite (`limite=`).")
+                         "temps de répondre : proposez des dates au moins trois jours plus tard (à partir du "
+                         f"{soon}), ou donnez une date limite (`limite=`). Exemple : `{EXAMPLE_PROPOSE_DATES}`")
     return deadline
+
+
+def past_dates(prop: Proposal, now: datetime) -> None:
+    """Explicit dates already past: refused, naming the first one as typed."""
+    for text, start in sorted(zip(prop.explicit_text, prop.explicit), key=lambda p: p[1]):
+        if start <= now:
+            raise InputError(f"La date {q(text)} ({datetime_fr(start)}) est déjà passée : proposez des dates à "
+                             f"venir. Exemple : `{EXAMPLE_PROPOSE_DATES}`")
 
 
 # -- !reunion dispo ------------------------------------------------------------------------------------
@@ -386,13 +464,13 @@ def reaction_answer(key: str) -> str | None:
     return REACTION_ANSWERS.get(re.sub("[\ufe0f\U0001f3fb-\U0001f3ff]", "", key or "").strip())
 
 
-def _positions(text: str) -> list[int] | None:
+def _positions(text: str, prefix: str = "!") -> list[int] | None:
     key = fold(text).strip().lstrip("n°").strip()
     if key in ("tout", "toutes", "tous", "*"):
         return [ALL]
     parts = [p for p in re.split(r"[,+]", key) if p]
     if parts and all(p.isdigit() for p in parts):
-        return [int(p) for p in parts]
+        return [option_number(p, EXAMPLE_DISPO, prefix) for p in parts]
     return None
 
 
@@ -415,10 +493,10 @@ def parse_dispo(args: list[str], prefix: str) -> tuple[int | None, list[tuple[in
             m = re.match(r"^([^=]+)=(.*)$", token)
             if m is None:
                 if i == 0 and token.isdigit():
-                    meeting_id = int(token)
+                    meeting_id = meeting_number(token, EXAMPLE_DISPO.replace("dispo", "dispo 3"), prefix)
                     continue
                 raise InputError(f"Je n'ai pas compris {q(token)}. Exemple : `{example}`")
-            positions, answer = _positions(m.group(1)), answer_word(m.group(2))
+            positions, answer = _positions(m.group(1), prefix), answer_word(m.group(2))
             if positions is None:
                 raise InputError(f"{q(m.group(1))} n'est pas un numéro de date. Exemple : `{example}`")
             if answer is None:
@@ -426,11 +504,11 @@ def parse_dispo(args: list[str], prefix: str) -> tuple[int | None, list[tuple[in
                                  f"Exemple : `{example}`")
             pairs += [(p, answer) for p in positions]
     else:
-        items = [(_positions(t), answer_word(t), t) for t in tokens]
+        if len(tokens) >= 2 and tokens[0].isdigit() and _positions(tokens[1], prefix) is not None:
+            meeting_id = meeting_number(tokens[0], "!reunion dispo 3 2 oui", prefix)
+            tokens = tokens[1:]
+        items = [(_positions(t, prefix), answer_word(t), t) for t in tokens]
         i = 0
-        if len(items) >= 2 and items[0][0] and items[1][0] and tokens[0].isdigit():
-            meeting_id = int(tokens[0])
-            i = 1
         while i < len(items):
             positions, _, text = items[i]
             if positions is None:
@@ -449,17 +527,67 @@ def parse_dispo(args: list[str], prefix: str) -> tuple[int | None, list[tuple[in
 
 # -- wording --------------------------------------------------------------------------------------------
 
-def name(config: Config, user_id: str) -> str:
-    member = config.member(user_id)
-    return member.display if member else user_id
+def members_of(config: Config, user_ids) -> list[Member]:
+    """The configured members behind ``user_ids`` (an unknown id stands as a bare member)."""
+    return [config.member(u) or Member(user_id=u, partner="") for u in user_ids]
 
 
 def names(config: Config, user_ids) -> str:
-    return join_fr([name(config, u) for u in user_ids])
+    return join_fr([m.display for m in members_of(config, user_ids)])
 
 
 def pills(config: Config, user_ids) -> str:
-    return join_fr([pill(u, name(config, u)) for u in user_ids])
+    return join_fr([pill(m.user_id, m.display) for m in members_of(config, user_ids)])
+
+
+def coordinators(config: Config) -> list[Member]:
+    """Who decides about meetings: the coordinators (the admins when none is configured)."""
+    return config.members_with_role("coordinator") or config.members_with_role("admin")
+
+
+def taken_fr(entries: tuple[AgendaEntry, ...] | list[AgendaEntry]) -> str:
+    """``déjà pris : rencontre du réseau « Rencontre T2 », « Forum de l'ESS »`` (empty when nothing)."""
+    labels = [("rencontre du réseau " if e.kind == "reunion" else "") + q(e.title) for e in entries]
+    return "déjà pris : " + ", ".join(labels) if labels else ""
+
+
+def candidate_risks(c: Candidate) -> list[str]:
+    """What a date risks, in French: never proposed (public holiday…), days taken, then the rest."""
+    return ([c.excluded] if c.excluded else []) + ([taken_fr(c.taken)] if c.taken else []) + list(c.risks)
+
+
+def candidate_summary(c: Candidate) -> str:
+    """One short French line: ``mardi après-midi, hors vacances`` or ``… — attention : …``."""
+    good = ", ".join(c.reasons)
+    bad = "; ".join(candidate_risks(c))
+    if good and bad:
+        return f"{good} — attention : {bad}"
+    return good or (f"attention : {bad}" if bad else "")
+
+
+def overlap_fr(o: PollOverlap) -> str:
+    """A warning about another open poll on the same period."""
+    if o.same_days:
+        days = join_fr([date_fr(d) for d in o.same_days])
+        return f"le sondage n°{o.id} {q(o.title)}, encore ouvert, propose aussi le {days}"
+    return (f"le sondage n°{o.id} {q(o.title)}, encore ouvert, porte sur la même période "
+            f"(du {date_fr(o.first.date())} au {date_fr(o.last.date())})")
+
+
+def closed_fr(view: MeetingView) -> str:
+    """Why a poll no longer takes answers nor closes: closed (with the date chosen) or cancelled."""
+    head = f"Le sondage n°{view.id} {q(view.title)}"
+    if view.is_cancelled:
+        return f"{head} est annulé" + (f" (raison : {view.cancel_reason})" if view.cancel_reason else "") + "."
+    chosen = view.option(view.chosen_position) if view.chosen_position else None
+    text = f"{head} est déjà clos : date retenue"
+    if chosen is not None:
+        text += f" n°{chosen.position}, **{datetime_fr(chosen.starts_at)}**"
+        if view.starts_at != chosen.starts_at:
+            text += f" (déplacée depuis au **{datetime_fr(view.starts_at)}**)"
+    else:
+        text += f" **{datetime_fr(view.starts_at)}**"
+    return text + where_fr(view) + "."
 
 
 def relative_fr(today: date, day: date) -> str:
@@ -497,6 +625,9 @@ def counts_fr(option: OptionTally) -> str:
 
 
 def status_fr(view: MeetingView, now: datetime) -> str:
+    if view.is_poll and view.deadline <= now:
+        return (f"sondage ouvert ({len(view.options)} dates), date limite dépassée le {datetime_fr(view.deadline)} : "
+                "à clore ou prolonger")
     if view.is_poll:
         return f"sondage ouvert ({len(view.options)} dates, réponses jusqu'au {datetime_fr(view.deadline)})"
     if view.is_cancelled:
@@ -507,9 +638,12 @@ def status_fr(view: MeetingView, now: datetime) -> str:
     return f"{datetime_fr(view.starts_at)}{where_fr(view)}"
 
 
-def tally_text(t: Tally, config: Config) -> str:
+def tally_text(t: Tally, config: Config, now: datetime | None = None) -> str:
     v = t.meeting
-    if v.is_poll:
+    if v.is_poll and now is not None and v.deadline <= now:
+        head = (f"📊 **Sondage n°{v.id} — {v.title}** — date limite dépassée ({datetime_fr(v.deadline)}), "
+                "sondage encore ouvert")
+    elif v.is_poll:
         head = f"📊 **Sondage n°{v.id} — {v.title}** — réponses jusqu'au {datetime_fr(v.deadline)}"
     elif v.is_fixed:
         head = (f"📊 **Sondage n°{v.id} — {v.title}** — clos ; date retenue : n°{v.chosen_position}, "
@@ -530,30 +664,6 @@ def tally_text(t: Tally, config: Config) -> str:
     return "\n".join(lines)
 
 
-# -- outbox tags: which message is which ----------------------------------------------------------------
-
-def option_tag(meeting_id: int, position: int) -> str:
-    return f"meeting:{meeting_id}:option:{position}"
-
-
-def poll_tag(meeting_id: int) -> str:
-    return f"meeting:{meeting_id}:poll"
-
-
-async def event_id_for_tag(session: AsyncSession, tag: str) -> str | None:
-    return await session.scalar(select(OutboxMessage.event_id).where(OutboxMessage.tag == tag)
-                                .where(OutboxMessage.event_id.is_not(None)).order_by(OutboxMessage.id.desc())
-                                .limit(1))
-
-
-async def tag_of_event(session: AsyncSession, event_id: str, tags: list[str]) -> str | None:
-    """Which of ``tags`` the sent event ``event_id`` carries (uses the tag index)."""
-    if not tags or not event_id:
-        return None
-    return await session.scalar(select(OutboxMessage.tag).where(OutboxMessage.tag.in_(tags))
-                                .where(OutboxMessage.event_id == event_id).limit(1))
-
-
 # -- flows shared by commands and jobs -------------------------------------------------------------------
 
 def _schedule(q: Queue, session: AsyncSession, clock: Clock, kind: str, run_at: datetime, payload: dict,
@@ -564,11 +674,11 @@ def _schedule(q: Queue, session: AsyncSession, clock: Clock, kind: str, run_at: 
         schedule_job(session, kind, run_at, payload, key, now=clock.now())
 
 
-def post_poll(q: Queue, config: Config, view: MeetingView) -> None:
-    """The poll in the coordination room: an introduction mentioning every member, one message per
-    date carrying the three answer reactions, and optionally a native Matrix poll."""
+def post_poll(q: Queue, config: Config, view: MeetingView, voters: list[str]) -> None:
+    """The poll in the coordination room: an introduction mentioning the expected voters, one message
+    per date carrying the three answer reactions, and optionally a native Matrix poll."""
     p = config.bot.command_prefix
-    members = [m.user_id for m in config.members]
+    members = voters
     intro = (f"📊 **Sondage n°{view.id} — {view.title}**"
              f" ({minutes_fr(view.duration_minutes)}{where_fr(view)})\n"
              f"Bonjour {pills(config, members)} ! Quelles dates vous conviennent ? Répondez à **chaque date** "
@@ -598,17 +708,20 @@ def post_poll(q: Queue, config: Config, view: MeetingView) -> None:
 
 
 def schedule_poll_jobs(q: Queue, session: AsyncSession, clock: Clock, settings: MeetingSettings,
-                       view: MeetingView) -> datetime | None:
-    """The reminder to members without an answer and the automatic close; returns the reminder time."""
+                       view: MeetingView, *, revision: str = "") -> datetime | None:
+    """The reminder to members without an answer and the automatic close; returns the reminder time.
+
+    ``revision`` tells the keys apart when a prolonged poll schedules them again (keys are unique)."""
     _schedule(q, session, clock, JOB_POLL_CLOSE, view.deadline, {"meeting_id": view.id},
-              f"meeting:{view.id}:poll:close")
+              f"meeting:{view.id}:poll:close{revision}")
     if settings.poll_reminder_days <= 0:
         return None
     day = weekday_before(view.deadline.date() - timedelta(days=settings.poll_reminder_days))
     at = datetime.combine(day, REMINDER_TIME, tzinfo=clock.tz)
     if at <= clock.now() or at >= view.deadline:
         return None
-    _schedule(q, session, clock, JOB_POLL_REMINDER, at, {"meeting_id": view.id}, f"meeting:{view.id}:poll:reminder")
+    _schedule(q, session, clock, JOB_POLL_REMINDER, at, {"meeting_id": view.id},
+              f"meeting:{view.id}:poll:reminder{revision}")
     return at
 
 
@@ -632,7 +745,7 @@ def schedule_reminders(q: Queue, session: AsyncSession, clock: Clock, settings: 
             continue
         _schedule(q, session, clock, JOB_REMINDER, at, {"meeting_id": view.id, "days": days,
                                                          "sequence": view.sequence},
-                  f"meeting:{view.id}:reminder:{days}:s{view.sequence}")
+                  f"{reminder_key_prefix(view.id)}{days}:s{view.sequence}")
         planned.append(days)
     return planned
 
@@ -658,18 +771,13 @@ async def fix_date(q: Queue, session: AsyncSession, config: Config, clock: Clock
     await cancel_jobs(session, f"meeting:{view.id}:poll:")
     chosen = next(o for o in tally.options if o.position == view.chosen_position)
     if view.native_poll:
-        start_id = await event_id_for_tag(session, poll_tag(view.id))
-        text = f"Sondage clos : date retenue {datetime_fr(view.starts_at)}."
-        q.send(Outgoing(room_id=view.room_id, kind="poll_end", body=text, event_type=POLL_END,
-                        extra={"m.relates_to": {"rel_type": "m.reference",
-                                                "event_id": start_id or "tag:" + poll_tag(view.id)},
-                               TEXT_KEY: text, "body": text, POLL_END: {}}))
+        await end_native_poll(q, session, svc, view, f"Sondage clos : date retenue {datetime_fr(view.starts_at)}.")
     planned = schedule_reminders(q, session, clock, config.meetings, view)
-    members = [m.user_id for m in config.members]
+    members = svc.voter_ids()
     if by is None:
         how = "Sondage clos à la date limite" + (" (avec retard : le bot était indisponible)" if late else "")
     else:
-        how = f"Date choisie par {name(config, by)}"
+        how = f"Date choisie par {names(config, [by])}"
     if tally.answered == 0:
         how += " ; personne n'avait répondu"
     else:
@@ -687,7 +795,44 @@ async def fix_date(q: Queue, session: AsyncSession, config: Config, clock: Clock
     return view
 
 
+async def end_native_poll(q: Queue, session: AsyncSession, svc: MeetingService, view: MeetingView,
+                          text: str) -> None:
+    """End the poll's native Matrix poll (refers to it by tag when it is not sent yet)."""
+    start_id = await svc.poll_event_id(session, view.id)
+    q.send(Outgoing(room_id=view.room_id, kind="poll_end", body=text, event_type=POLL_END,
+                    extra={"m.relates_to": {"rel_type": "m.reference",
+                                            "event_id": start_id or "tag:" + poll_tag(view.id)},
+                           TEXT_KEY: text, "body": text, POLL_END: {}}))
+
+
+def extend_example(view: MeetingView, today: date) -> str | None:
+    """A deadline to suggest for ``!reunion prolonger``: in a week, and two days before the first date
+    at the latest; None when there is no room left."""
+    first = min(o.starts_at for o in view.options).date()
+    day = weekday_before(min(today + timedelta(days=7), first - timedelta(days=2)))
+    return day.strftime("%d/%m") if day > today else None
+
+
+def notify_no_answers(q: Queue, config: Config, clock: Clock, view: MeetingView, *, late: bool = False) -> None:
+    """At the deadline, nobody answered: the poll stays open; the coordinators are told, in the
+    coordination room, how to go on (fix a date anyway, or give more time)."""
+    p = config.bot.command_prefix
+    people = coordinators(config)
+    room = config.rooms.coordination or view.room_id
+    dates = " · ".join(f"{o.position}. {datetime_fr(o.starts_at)}" for o in view.options)
+    day = extend_example(view, clock.today())
+    extend = f"`{p}reunion prolonger {view.id} {day}`" if day else f"`{p}reunion prolonger {view.id} <date>`"
+    text = (f"📭 **Sondage n°{view.id} — {view.title}** : personne n'a répondu avant la date limite "
+            f"({datetime_fr(view.deadline)}). Je n'ai fixé aucune date : le sondage reste ouvert.\n"
+            f"{pills(config, [m.user_id for m in people])}, deux possibilités :\n"
+            f"- fixer une date quand même : `{p}reunion clore {view.id} date=<n°>` (dates : {dates}) ;\n"
+            f"- laisser plus de temps : {extend} (nouvelle date limite, relance reprogrammée).")
+    if late:
+        text += "\n_(Date limite passée pendant une indisponibilité du bot : message envoyé en retard.)_"
+    q.announce(room, text, mentions=[m.user_id for m in people])
+
+
 def assessed_note(c: Candidate) -> str:
     """For an explicit date: only what it risks (``⚠️ jour férié (Fête nationale)``)."""
-    risks = ([c.excluded] if c.excluded else []) + [r for r in c.risks if not r.startswith(("lundi", "vendredi"))]
+    risks = [r for r in candidate_risks(c) if not r.startswith(("lundi", "vendredi"))]
     return "⚠️ " + "; ".join(risks) if risks else ""

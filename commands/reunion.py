@@ -11,24 +11,21 @@ from __future__ import annotations
 import re
 from datetime import datetime, time
 
-from sqlalchemy import func, select
-
-from commands._reunion import (ALL, ANSWER_LABELS, EXAMPLE_DISPO, EXAMPLE_MOVE, EXAMPLE_PROPOSE,
-                               EXAMPLE_PROPOSE_DATES, ICS_MIME, JOB_POLL_CLOSE, JOB_POLL_REMINDER, JOB_REMINDER,
-                               NOTICE_AFTER_DEADLINE, POLL_END, TEXT_KEY, InputError, announcement_rooms,
-                               assessed_note, deadline_for, default_deadline, event_id_for_tag, ex, fix_date, ics_name,
-                               option_tag, parse_day, parse_dispo, parse_proposal, parse_time, pills, poll_tag,
-                               post_poll, q, reaction_answer, relative_fr, reminders_fr, schedule_poll_jobs,
-                               schedule_reminders, status_fr, tag_of_event, tally_text, user_errors, where_fr)
+from commands._reunion import (ALL, ANSWER_LABELS, DEADLINE_TIME, EXAMPLE_DISPO, EXAMPLE_EXTEND, EXAMPLE_MOVE,
+                               EXAMPLE_PROPOSE, EXAMPLE_PROPOSE_DATES, ICS_MIME, JOB_POLL_CLOSE, JOB_POLL_REMINDER,
+                               JOB_REMINDER, NOTICE_AFTER_DEADLINE, InputError, announcement_rooms, assessed_note,
+                               candidate_summary, closed_fr, coordinators, deadline_for, default_deadline,
+                               end_native_poll, ex, fix_date, ics_name, meeting_number, notify_no_answers,
+                               option_number, overlap_fr, parse_day, parse_dispo, parse_proposal, parse_time,
+                               past_dates, pills, post_poll, q, reaction_answer, relative_fr, reminders_fr,
+                               schedule_poll_jobs, schedule_reminders, status_fr, tally_text, user_errors, where_fr)
 from ess_bot.config import role_allows
 from ess_bot.formatting import date_fr, datetime_fr, join_fr, minutes_fr
 from ess_bot.framework.command import command, help_text, subcommand
 from ess_bot.framework.context import Context, UserError
-from ess_bot.framework.messages import Outgoing
 from ess_bot.scheduler import JobContext
 from ess_bot.scheduler import cancel as cancel_jobs
-from ess_bot.services.meetings import MeetingService, NewMeeting
-from ess_bot.storage.models import ScheduledJob
+from ess_bot.services.meetings import AlreadyClosed, MeetingService, NewMeeting, NoOpenPoll
 from ess_bot.text import closest, fold
 
 DETAILS = (
@@ -45,8 +42,13 @@ DETAILS = (
     "la réponse, la plus récente compte — ou tapez `!reunion dispo`. Le sondage Matrix natif « Quelle date vous "
     "convient le mieux ? » (un seul choix) compte comme un « oui » pour la date choisie, sauf si vous avez "
     "répondu explicitement (réaction ou `dispo`) pour cette date : la réponse explicite l'emporte. "
+    "Qui répond : les conseiller·ère·s et les coordinateur·rice·s (les comptes administrateur·rice du bot sont "
+    "techniques : ni mentionnés, ni comptés). "
     "Avant la clôture (deux jours avant, par défaut), je relance les membres qui n'ont pas répondu. La meilleure "
-    "date a le moins de « non », puis le plus de « oui », puis le plus de « si besoin », puis est la plus tôt.")
+    "date a le moins de « non », puis le plus de « oui », puis le plus de « si besoin », puis est la plus tôt. "
+    "Si personne n'a répondu à la date limite, je ne fixe rien : le sondage reste ouvert et je préviens les "
+    "coordinateur·rice·s, qui choisissent une date (`clore <n°> date=<n°>`) ou repoussent la date limite "
+    "(`prolonger <n°> <date>`).")
 
 
 def service(ctx) -> MeetingService:
@@ -68,12 +70,16 @@ def require_coordination(ctx: Context, action: str) -> str:
     return room
 
 
-def meeting_number(text: str, example: str, prefix: str) -> int:
-    key = fold(text).lstrip("n°#").strip()
-    if not key.isdigit():
-        raise UserError(f"{q(text)} n'est pas un numéro de rencontre. Exemple : `{ex(prefix, example)}` "
-                        f"(les numéros : `{prefix}reunion liste`).")
-    return int(key)
+async def no_open_poll(ctx: Context) -> str:
+    """No poll is open: say so, with the date chosen by the poll closed last, if any."""
+    p = ctx.prefix
+    last = await service(ctx).latest_closed(ctx.session)
+    if last is None:
+        return (f"Aucun sondage de date n'est ouvert en ce moment. Pour voir les rencontres : `{p}reunion liste`.")
+    over = last.ends_at <= ctx.clock.now()
+    return (f"Aucun sondage de date n'est ouvert en ce moment. Le dernier, n°{last.id} {q(last.title)}, est clos : "
+            f"la rencontre {'a eu lieu le' if over else 'aura lieu le'} **{datetime_fr(last.starts_at)}**"
+            f"{where_fr(last)}. Tous les détails et le fichier agenda : `{p}reunion prochaine`.")
 
 
 @command("reunion", group="Rencontres du réseau",
@@ -108,6 +114,7 @@ async def proposer(ctx: Context, args: list[str]) -> None:
     with user_errors(ctx, EXAMPLE_PROPOSE):
         prop = parse_proposal(args, ctx.clock.today(), ctx.clock.tz, settings, ctx.prefix)
         if prop.explicit:
+            past_dates(prop, now)
             starts = sorted(prop.explicit)
             for start, cand in zip(starts, await svc.assess_dates(ctx.session, starts, prop.duration)):
                 note = assessed_note(cand)
@@ -126,17 +133,18 @@ async def proposer(ctx: Context, args: list[str]) -> None:
                                  "`entre 1/03 et 15/04`.")
             candidates = sorted(candidates, key=lambda c: c.start)
             starts = [c.start for c in candidates]
-            notes = [c.summary() for c in candidates]
+            notes = [candidate_summary(c) for c in candidates]
             chosen = f"Dates choisies entre le {date_fr(window.start)} et le {date_fr(window.end)}"
             wanted = prop.n or settings.candidates
             if len(candidates) < wanted:
                 chosen += f" (seulement {len(candidates)} possibles sur les {wanted} demandées)"
         deadline = deadline_for(prop, starts[0], now, settings)
+        warnings += [overlap_fr(o) for o in await svc.overlapping_polls(ctx.session, starts)]
         view = await svc.propose(ctx.session, NewMeeting(
             title=prop.title, starts=tuple(starts), location=prop.location, duration_minutes=prop.duration,
             deadline=deadline, room_id=room, created_by=ctx.event.sender,
             native_poll=settings.native_poll and len(starts) >= 2, notes=tuple(notes)))
-    post_poll(ctx, ctx.config, view)
+    post_poll(ctx, ctx.config, view, svc.voter_ids())
     reminder_at = schedule_poll_jobs(ctx, ctx.session, ctx.clock, settings, view)
     p = ctx.prefix
     count = f"{len(view.options)} dates" if len(view.options) > 1 else "une date"
@@ -171,16 +179,28 @@ def answers_text(ctx, view, answers: dict[int, str]) -> str:
 async def dispo(ctx: Context, args: list[str]) -> None:
     svc = service(ctx)
     p = ctx.prefix
+    if not svc.is_voter(ctx.event.sender):
+        raise UserError("Les sondages de dates attendent les réponses des conseiller·ère·s et des "
+                        "coordinateur·rice·s ; votre compte est un compte administrateur·rice (technique) : "
+                        f"ses réponses ne sont pas comptées. Pour voir où en est le sondage : `{p}reunion etat`.")
     if not args:
         with user_errors(ctx, EXAMPLE_DISPO, several="!reunion dispo {id}"):
-            view = await svc.find_poll(ctx.session, None)
+            try:
+                view = await svc.find_poll(ctx.session, None)
+            except NoOpenPoll:
+                raise UserError(await no_open_poll(ctx)) from None
         answers = await svc.answers_of(ctx.session, view.id, ctx.event.sender)
         ctx.reply(f"Vos réponses au sondage n°{view.id} « {view.title} » :\n{answers_text(ctx, view, answers)}\n"
                   f"Pour répondre : `{ex(ctx, EXAMPLE_DISPO)}` (oui, si besoin, non) ou `{p}reunion dispo 2 oui`.")
         return
     with user_errors(ctx, EXAMPLE_DISPO, several="!reunion dispo {id} 1=oui 2=sibesoin 3=non"):
         meeting_id, pairs = parse_dispo(args, p)
-        view = await svc.find_poll(ctx.session, meeting_id)
+        try:
+            view = await svc.find_poll(ctx.session, meeting_id)
+        except NoOpenPoll:
+            raise UserError(await no_open_poll(ctx)) from None
+        if not view.is_poll:
+            raise UserError(closed_fr(view) + (f" Détails : `{p}reunion prochaine`." if view.is_fixed else ""))
         wanted: dict[int, str] = {}
         for position, answer in pairs:
             for pos in ([o.position for o in view.options] if position == ALL else [position]):
@@ -197,11 +217,16 @@ async def dispo(ctx: Context, args: list[str]) -> None:
             usage="!reunion etat [n°]", examples=["!reunion etat", "!reunion etat 3"])
 async def etat(ctx: Context, args: list[str]) -> None:
     svc = service(ctx)
+    if len(args) > 1:
+        raise UserError(f"Je n'ai pas compris {q(' '.join(args[1:]))}. Exemple : `{ex(ctx, '!reunion etat 3')}`")
+    meeting_id = meeting_number(args[0], "!reunion etat 3", ctx.prefix) if args else None
     with user_errors(ctx, "!reunion etat 3", several="!reunion etat {id}"):
-        meeting_id = meeting_number(args[0], "!reunion etat 3", ctx.prefix) if args else None
-        view = await svc.find_poll(ctx.session, meeting_id)
+        try:
+            view = await svc.find_poll(ctx.session, meeting_id)
+        except NoOpenPoll:
+            raise UserError(await no_open_poll(ctx)) from None
         tally = await svc.tally(ctx.session, view.id)
-    ctx.reply(tally_text(tally, ctx.config))
+    ctx.reply(tally_text(tally, ctx.config, ctx.clock.now()))
 
 
 # -- closing, cancelling, moving --------------------------------------------------------------------------
@@ -214,21 +239,71 @@ async def clore(ctx: Context, args: list[str]) -> None:
     example = "!reunion clore 3 date=2"
     meeting_id = position = None
     rest = list(args)
-    for token in list(rest):
-        m = re.match(r"^(?:date\s*=\s*|n°\s*=?\s*|no\s*=\s*)(\d+)$", fold(token))
-        if m:
-            position = int(m.group(1))
-            rest.remove(token)
-    if rest:
-        meeting_id = meeting_number(rest.pop(0), example, ctx.prefix)
-    if rest and position is None:
-        position = meeting_number(rest.pop(0), example, ctx.prefix)
+    with user_errors(ctx, example):
+        for token in list(rest):
+            m = re.match(r"^(?:date\s*=\s*|n°\s*=?\s*|no\s*=\s*)(.+)$", fold(token))
+            if m:
+                position = option_number(m.group(1), example, ctx.prefix)
+                rest.remove(token)
+        if rest:
+            meeting_id = meeting_number(rest.pop(0), example, ctx.prefix)
+        if rest and position is None:
+            position = option_number(rest.pop(0), example, ctx.prefix)
     if rest:
         raise UserError(f"Je n'ai pas compris {q(' '.join(rest))}. Exemple : `{ex(ctx, example)}`")
     svc = service(ctx)
     with user_errors(ctx, example, several="!reunion clore {id}"):
         view = await svc.find_poll(ctx.session, meeting_id)
-        await fix_date(ctx, ctx.session, ctx.config, ctx.clock, svc, view.id, ctx.event.sender, position)
+        if not view.is_poll:
+            raise UserError(closed_fr(view))
+        try:
+            await fix_date(ctx, ctx.session, ctx.config, ctx.clock, svc, view.id, ctx.event.sender, position)
+        except AlreadyClosed as exc:   # closed a moment ago by the deadline (or another coordinator)
+            raise UserError(closed_fr(exc.meeting)) from None
+
+
+@subcommand("reunion", "prolonger", aliases=["rallonger", "repousser"], role="coordinator",
+            summary="repousser la date limite d'un sondage (la relance et la clôture sont reprogrammées)",
+            usage="!reunion prolonger <n°> <date> [heure]", examples=[EXAMPLE_EXTEND])
+async def prolonger(ctx: Context, args: list[str]) -> None:
+    require_coordination(ctx, "prolonger le sondage")
+    p = ctx.prefix
+    if len(args) < 2:
+        raise UserError(f"Indiquez le numéro du sondage et sa nouvelle date limite. "
+                        f"Exemple : `{ex(ctx, EXAMPLE_EXTEND)}` (à 18 h sauf heure précisée).")
+    meeting_id = meeting_number(args[0], EXAMPLE_EXTEND, p)
+    svc = service(ctx)
+    tz = ctx.clock.tz
+    with user_errors(ctx, EXAMPLE_EXTEND):
+        current = await svc.get(ctx.session, meeting_id)
+        if not current.is_poll:
+            raise UserError(closed_fr(current))
+        words = list(args[1:])
+        at = parse_time(words[-1]) if len(words) > 1 else None
+        if at is not None:
+            words = words[:-1]
+        if words and fold(words[-1]) in ("a", "à"):
+            words = words[:-1]
+        day = parse_day(" ".join(words), ctx.clock.today())
+        view = await svc.extend(ctx.session, meeting_id, datetime.combine(day, at or DEADLINE_TIME, tzinfo=tz))
+        tally = await svc.tally(ctx.session, view.id)
+    await cancel_jobs(ctx.session, f"meeting:{view.id}:poll:")
+    revision = view.deadline.astimezone(tz).strftime(":%Y%m%d%H%M")
+    reminder_at = schedule_poll_jobs(ctx, ctx.session, ctx.clock, ctx.config.meetings, view, revision=revision)
+    waiting = list(tally.not_answered)
+    text = (f"⏳ **Sondage n°{view.id} — {view.title}** : la date limite est repoussée au "
+            f"**{datetime_fr(view.deadline)}**.")
+    if waiting:
+        text += (f"\n{pills(ctx.config, waiting)} : il manque votre réponse. Réagissez aux dates du sondage "
+                 f"(✅ oui · 🤔 si besoin · ❌ non) ou tapez `{p}reunion dispo {view.id} 1=oui 2=sibesoin 3=non`.")
+    ctx.announce(view.room_id, text, mentions=waiting)
+    lines = [f"✅ Sondage n°{view.id} : réponses jusqu'au {datetime_fr(view.deadline)}."]
+    if reminder_at:
+        lines.append(f"Je relancerai les membres sans réponse le {datetime_fr(reminder_at)}, puis je clôturerai le "
+                     "sondage à la date limite.")
+    else:
+        lines.append("Je clôturerai le sondage à la date limite.")
+    ctx.reply(" ".join(lines))
 
 
 @subcommand("reunion", "annuler", role="coordinator",
@@ -248,16 +323,11 @@ async def annuler(ctx: Context, args: list[str]) -> None:
         view = await svc.cancel(ctx.session, meeting_id, ctx.event.sender, reason)
     await cancel_jobs(ctx.session, f"meeting:{view.id}:")
     config = ctx.config
-    members = [m.user_id for m in config.members]
+    members = svc.voter_ids()
     why = f"\nRaison : {view.cancel_reason}" if view.cancel_reason else ""
     if before.is_poll:
         if before.native_poll:
-            start_id = await event_id_for_tag(ctx.session, poll_tag(view.id))
-            text = "Sondage annulé."
-            ctx.send(Outgoing(room_id=view.room_id, kind="poll_end", body=text, event_type=POLL_END,
-                              extra={"m.relates_to": {"rel_type": "m.reference",
-                                                      "event_id": start_id or "tag:" + poll_tag(view.id)},
-                                     TEXT_KEY: text, "body": text, POLL_END: {}}))
+            await end_native_poll(ctx, ctx.session, svc, view, "Sondage annulé.")
         ctx.announce(view.room_id, f"❌ Le sondage n°{view.id} « {view.title} » est annulé par "
                                    f"{ctx.member.display} : inutile d'y répondre.{why}\n{pills(config, members)}",
                      mentions=members)
@@ -265,7 +335,7 @@ async def annuler(ctx: Context, args: list[str]) -> None:
     text = (f"❌ **{view.title}** du {datetime_fr(view.starts_at)}{where_fr(view)} est **annulée**.{why}\n"
             f"Le fichier agenda ci-joint la retire de votre calendrier ; les rappels sont supprimés.\n"
             f"{pills(config, members)}")
-    data = service(ctx).ics(view)
+    data = svc.ics(view)
     for room in announcement_rooms(config, view):
         ctx.announce(room, text, mentions=members)
         ctx.announce_file(room, ics_name(view), data, ICS_MIME)
@@ -293,12 +363,13 @@ async def deplacer(ctx: Context, args: list[str]) -> None:
         if at is None:
             at = current.starts_at.time() if current.starts_at else time(14, 0)
         moved = await svc.move(ctx.session, meeting_id, ctx.event.sender, datetime.combine(day, at, tzinfo=tz))
-        assessed = (await svc.assess_dates(ctx.session, [moved.meeting.starts_at], current.duration_minutes))[0]
+        assessed = (await svc.assess_dates(ctx.session, [moved.meeting.starts_at], current.duration_minutes,
+                                           exclude=meeting_id))[0]
     view = moved.meeting
     await cancel_jobs(ctx.session, f"meeting:{view.id}:reminder:")
     planned = schedule_reminders(ctx, ctx.session, ctx.clock, ctx.config.meetings, view)
     config = ctx.config
-    members = [m.user_id for m in config.members]
+    members = svc.voter_ids()
     text = (f"🔁 **{view.title}** change de date : elle aura lieu le **{datetime_fr(view.starts_at)}** "
             f"({minutes_fr(view.duration_minutes)}){where_fr(view)}, au lieu du {datetime_fr(moved.before)}.\n"
             "Le fichier agenda ci-joint met à jour votre calendrier"
@@ -317,8 +388,7 @@ async def deplacer(ctx: Context, args: list[str]) -> None:
 # -- reading ------------------------------------------------------------------------------------------------
 
 def coordinators_text(ctx: Context) -> str:
-    people = ctx.config.members_with_role("coordinator") or ctx.config.members_with_role("admin")
-    return join_fr([m.display for m in people]) or "l'équipe de coordination"
+    return join_fr([m.display for m in coordinators(ctx.config)]) or "l'équipe de coordination"
 
 
 @subcommand("reunion", "prochaine", aliases=["prochain", "suivante", "quand"],
@@ -361,11 +431,6 @@ async def liste(ctx: Context, args: list[str]) -> None:
 
 # -- reactions, their removal, native poll answers ------------------------------------------------------------
 
-def _parse_option_tag(tag: str) -> tuple[int, int] | None:
-    m = re.match(r"^meeting:(\d+):option:(\d+)$", tag or "")
-    return (int(m.group(1)), int(m.group(2))) if m else None
-
-
 async def on_reaction(ctx: Context) -> None:
     """✅ / 🤔 / ❌ on a date of an open poll: the member's answer for that date."""
     ev = ctx.event
@@ -373,13 +438,15 @@ async def on_reaction(ctx: Context) -> None:
     if ctx.member is None or answer is None or not ev.relates_to:
         return
     svc = service(ctx)
-    options = await svc.open_poll_options(ctx.session)
-    tag = await tag_of_event(ctx.session, ev.relates_to, [option_tag(m, pos) for m, pos in options])
-    target = _parse_option_tag(tag) if tag else None
+    target = await svc.option_of_event(ctx.session, ev.relates_to)
     if target is None:
         return
     meeting_id, position = target
-    await svc.answer(ctx.session, meeting_id, ev.sender, {position: answer}, source="reaction", event_id=ev.event_id)
+    try:
+        await svc.answer(ctx.session, meeting_id, ev.sender, {position: answer}, source="reaction",
+                         event_id=ev.event_id)
+    except AlreadyClosed:
+        return   # closed a moment ago: a reaction after the end is ignored, like a late native answer
 
 
 async def on_redaction(ctx: Context) -> None:
@@ -394,11 +461,9 @@ async def on_poll_response(ctx: Context) -> None:
     if ctx.member is None or not ev.relates_to:
         return
     svc = service(ctx)
-    polls = sorted({m for m, _ in await svc.open_poll_options(ctx.session)})
-    tag = await tag_of_event(ctx.session, ev.relates_to, [poll_tag(m) for m in polls])
-    if tag is None:
+    meeting_id = await svc.poll_of_event(ctx.session, ev.relates_to)
+    if meeting_id is None:
         return
-    meeting_id = int(tag.split(":")[1])
     positions = [int(a) for a in ev.answers if str(a).isdigit()]
     await svc.poll_response(ctx.session, meeting_id, ev.sender, positions, event_id=ev.event_id)
 
@@ -436,13 +501,22 @@ async def poll_reminder_job(ctx: JobContext) -> None:
 
 
 async def poll_close_job(ctx: JobContext) -> None:
-    """At the deadline: fix the best date and announce it."""
+    """At the deadline: fix the best date and announce it — unless nobody answered: then the poll stays
+    open and the coordinators are told how to go on."""
     svc: MeetingService = ctx.services.meetings
     view = await svc.get(ctx.session, ctx.job.payload["meeting_id"])
     if not view.is_poll:
         ctx.status, ctx.note = "skipped", "poll no longer open"
         return
-    await fix_date(ctx, ctx.session, ctx.config, ctx.clock, svc, view.id, None, late=ctx.late)
+    tally = await svc.tally(ctx.session, view.id)
+    if tally.answered == 0:
+        notify_no_answers(ctx, ctx.config, ctx.clock, view, late=ctx.late)
+        ctx.note = "nobody answered: poll kept open, coordinators told"
+        return
+    try:
+        await fix_date(ctx, ctx.session, ctx.config, ctx.clock, svc, view.id, None, late=ctx.late)
+    except AlreadyClosed:
+        ctx.status, ctx.note = "skipped", "poll closed meanwhile"
 
 
 async def reminder_job(ctx: JobContext) -> None:
@@ -457,16 +531,11 @@ async def reminder_job(ctx: JobContext) -> None:
     if now >= view.starts_at:
         ctx.status, ctx.note = "skipped", "the meeting has already begun"
         return
-    if ctx.late:  # missed while the bot was down: a later reminder that is due too says it all
-        newer = await ctx.session.scalar(select(func.count()).select_from(ScheduledJob)
-                                         .where(ScheduledJob.status == "pending")
-                                         .where(ScheduledJob.key.startswith(f"meeting:{view.id}:reminder:"))
-                                         .where(ScheduledJob.run_at > ctx.job.run_at)
-                                         .where(ScheduledJob.run_at <= now))
-        if newer:
-            ctx.status, ctx.note = "skipped", "a later reminder is due as well"
-            return
-    members = [m.user_id for m in ctx.config.members]
+    if ctx.late and await svc.later_reminder_due(ctx.session, view.id, ctx.job.run_at):
+        # missed while the bot was down: a later reminder that is due too says it all
+        ctx.status, ctx.note = "skipped", "a later reminder is due as well"
+        return
+    members = svc.voter_ids()
     when = relative_fr(ctx.clock.today(), view.starts_at.date())
     text = (f"⏰ Rappel : **{view.title}** {when}, {datetime_fr(view.starts_at)}"
             f" ({minutes_fr(view.duration_minutes)}){where_fr(view)}.\n{pills(ctx.config, members)}")

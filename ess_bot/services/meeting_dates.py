@@ -1,7 +1,7 @@
 """Choosing dates for the network's gatherings: a pure scorer (no database, no chat).
 
 The French calendar rules (public holidays, bridge days, zone A school holidays of the Besançon and
-Dijon académies, the summer break) come from ``holidays``; the caller gives the clock's date, a
+Dijon académies, the summer break) come from :mod:`ess_bot.calendar_fr`; the caller gives the clock's date, a
 window, the days already taken (other meetings and events) and the other gatherings of the year,
 and gets candidates ranked best first, each with the reasons it was chosen and what it risks.
 
@@ -14,15 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Any
 
-import holidays
-
+from ess_bot.calendar_fr import DayInfo, FrenchCalendar
 from ess_bot.config import MeetingSettings
 from ess_bot.formatting import WEEKDAYS_FR, date_fr
 
 MORNING = time(9, 30)
 AFTERNOON = time(14, 0)
-SUMMER = ((7, 14), (8, 25))          # 14 July – 25 August: most people are away
 MIN_NOTICE_DAYS = 14                  # an automatic window starts at least two weeks from today
 FULL_DAY_MINUTES = 270                # longer gatherings start in the morning
 
@@ -36,75 +35,6 @@ PENALTY_AFTER_HOLIDAY = 10.0
 PENALTY_BEFORE_HOLIDAY = 6.0
 PENALTY_SPACING = 30.0               # at most, for a date right next to another gathering
 PENALTY_TARGET = 20.0                # at most, for a date at the edge of the window (when it has a target)
-
-
-class FrenchCalendar:
-    """Public holidays, bridge days and zone A school holidays, computed per year when first asked."""
-
-    def __init__(self) -> None:
-        self._public: dict[int, dict[date, str]] = {}
-        self._school: dict[int, dict[date, str]] = {}
-
-    def _years(self, cache: dict[int, dict[date, str]], year: int, **kwargs) -> dict[date, str]:
-        if year not in cache:
-            cache[year] = dict(holidays.country_holidays("FR", years=year, language="fr", **kwargs).items())
-        return cache[year]
-
-    def public_holiday(self, day: date) -> str | None:
-        """The holiday's French name (``Fête nationale``), or None."""
-        return self._years(self._public, day.year).get(day)
-
-    def school_holiday(self, day: date) -> str | None:
-        """Zone A (Besançon, Dijon) school holidays: ``Vacances d'hiver``, ``Pont de l'Ascension``…"""
-        return self._years(self._school, day.year, subdiv="Zone A", categories=("school",)).get(day)
-
-    def bridge(self, day: date) -> str | None:
-        """A bridge day ("pont"): the Friday after a Thursday holiday or the Monday before a Tuesday one.
-
-        Returns the name of the holiday it bridges to.
-        """
-        if day.weekday() == 4:
-            return self.public_holiday(day - timedelta(days=1))
-        if day.weekday() == 0:
-            return self.public_holiday(day + timedelta(days=1))
-        return None
-
-    def info(self, day: date) -> "DayInfo":
-        return DayInfo(day=day, public_holiday=self.public_holiday(day), bridge=self.bridge(day),
-                       school_holiday=self.school_holiday(day), summer=in_summer(day),
-                       after_holiday=self.public_holiday(day - timedelta(days=1)),
-                       before_holiday=self.public_holiday(day + timedelta(days=1)))
-
-
-def in_summer(day: date) -> bool:
-    (m1, d1), (m2, d2) = SUMMER
-    return date(day.year, m1, d1) <= day <= date(day.year, m2, d2)
-
-
-@dataclass(frozen=True)
-class DayInfo:
-    day: date
-    public_holiday: str | None = None
-    bridge: str | None = None
-    school_holiday: str | None = None
-    summer: bool = False
-    after_holiday: str | None = None
-    before_holiday: str | None = None
-
-    @property
-    def weekend(self) -> bool:
-        return self.day.weekday() >= 5
-
-    @property
-    def excluded(self) -> str | None:
-        """Why this day is never proposed automatically (French), or None."""
-        if self.public_holiday:
-            return f"jour férié ({self.public_holiday})"
-        if self.weekend:
-            return "week-end"
-        if self.bridge:
-            return f"pont ({'lendemain' if self.day.weekday() == 4 else 'veille'} de : {self.bridge})"
-        return None
 
 
 @dataclass(frozen=True)
@@ -123,32 +53,27 @@ class Window:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A proposed start, its score (higher is better), why it was chosen and what it risks."""
+    """A proposed start, its score (higher is better), why it was chosen and what it risks.
+
+    ``taken``: what already takes that day, as given in ``busy`` (raw: the caller words it)."""
 
     start: datetime
     score: float
     reasons: tuple[str, ...] = ()
     risks: tuple[str, ...] = ()
     excluded: str | None = None      # explicit dates only: why it would never have been proposed
+    taken: tuple[Any, ...] = ()
 
     @property
     def day(self) -> date:
         return self.start.date()
-
-    def summary(self) -> str:
-        """One short French line: ``mardi après-midi, hors vacances`` or ``… — risque : …``."""
-        good = ", ".join(self.reasons)
-        bad = "; ".join(([self.excluded] if self.excluded else []) + list(self.risks))
-        if good and bad:
-            return f"{good} — attention : {bad}"
-        return good or (f"attention : {bad}" if bad else "")
 
 
 @dataclass(frozen=True)
 class ScoringInput:
     """What the scorer needs besides the window."""
 
-    busy: Mapping[date, Sequence[str]] = field(default_factory=dict)   # day → what already takes it
+    busy: Mapping[date, Sequence[Any]] = field(default_factory=dict)   # day → what already takes it (raw)
     gatherings: Sequence[date] = ()     # the other network gatherings (spacing)
     duration_minutes: int = 180
     per_year: int = 4
@@ -212,10 +137,9 @@ def _evaluate(info: DayInfo, start: datetime, data: ScoringInput, window: Window
     if info.before_holiday:
         score -= PENALTY_BEFORE_HOLIDAY
         risks.append(f"veille de jour férié ({info.before_holiday})")
-    taken = list(data.busy.get(day, ()))
+    taken = tuple(data.busy.get(day, ()))
     if taken:
         score -= PENALTY_BUSY
-        risks.append("déjà pris : " + ", ".join(taken))
     spacing = spacing_days(data.per_year)
     closest = min((abs((day - g).days), g) for g in data.gatherings) if data.gatherings else None
     if closest is not None and closest[0] < spacing / 2:
@@ -232,11 +156,11 @@ def _evaluate(info: DayInfo, start: datetime, data: ScoringInput, window: Window
             weeks = round((day - window.after).days / 7)
             reasons.append(f"espacement régulier ({weeks} semaines après la rencontre précédente)")
     return Candidate(start=start, score=round(score, 2), reasons=tuple(reasons), risks=tuple(risks),
-                     excluded=info.excluded)
+                     excluded=info.excluded, taken=taken)
 
 
 def propose_dates(today: date, window: Window, settings: MeetingSettings, tz: tzinfo, *,
-                  busy: Mapping[date, Sequence[str]] | None = None, gatherings: Sequence[date] = (),
+                  busy: Mapping[date, Sequence[Any]] | None = None, gatherings: Sequence[date] = (),
                   n: int | None = None, duration_minutes: int | None = None,
                   calendar: FrenchCalendar | None = None) -> list[Candidate]:
     """The ``n`` best candidates in ``window`` (never before tomorrow), best first.
@@ -283,7 +207,7 @@ def _spread(ranked: list[Candidate], count: int, tolerance: float = 2.0) -> list
     return sorted(picked, key=lambda c: (-c.score, c.start))
 
 
-def assess(start: datetime, settings: MeetingSettings, *, busy: Mapping[date, Sequence[str]] | None = None,
+def assess(start: datetime, settings: MeetingSettings, *, busy: Mapping[date, Sequence[Any]] | None = None,
            gatherings: Sequence[date] = (), duration_minutes: int | None = None,
            calendar: FrenchCalendar | None = None) -> Candidate:
     """An explicit date, scored the same way; ``excluded`` and ``risks`` say what to warn about."""

@@ -11,8 +11,16 @@ the date it picked (the native poll is single choice: it says which date suits b
 do not). The best date has the fewest « non », then the most « oui », then the most « si besoin »,
 then is the earliest.
 
+Who is expected to answer: the members whose role is ``advisor`` or ``coordinator``
+(:data:`VOTER_ROLES`); ``admin`` accounts are technical and neither mentioned nor counted.
+
+Closing is race-free: the poll becomes ``fixed`` through ``UPDATE … WHERE status = 'poll'``, so that
+``!reunion clore`` and the deadline job can never both close it (the loser gets :class:`AlreadyClosed`).
+
 The service is also a :class:`~ess_bot.services.agenda.CalendarSource`: fixed meetings are agenda
-entries of kind ``reunion``.
+entries of kind ``reunion``; the announcement's .ics is built from the same entry as the calendar feed.
+Days already taken are returned raw (the :class:`~ess_bot.services.agenda.AgendaEntry` that takes them);
+the chat layer words them.
 """
 
 from __future__ import annotations
@@ -22,24 +30,46 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import and_, case, func, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ess_bot.calendar_fr import FrenchCalendar
 from ess_bot.clock import Clock
 from ess_bot.config import Config
 from ess_bot.formatting import date_fr, datetime_fr
 from ess_bot.ics import CalendarItem, build_calendar, make_uid
 from ess_bot.services.agenda import AgendaEntry, CalendarSource
-from ess_bot.services.meeting_dates import (Candidate, FrenchCalendar, Window, assess, default_window,
-                                            propose_dates)
+from ess_bot.services.events import NETWORK_LABEL
+from ess_bot.services.meeting_dates import Candidate, Window, assess, default_window, propose_dates
 from ess_bot.storage.meetings import (ANSWERS, CANCELLED, FIXED, MAYBE, NO, POLL, SOURCE_POLL, YES, Meeting,
-                                      MeetingOption, MeetingVote)
+                                      MeetingOption, MeetingVote, meeting_end)
+from ess_bot.storage.models import OutboxMessage, ScheduledJob
 
 TITLE_MAX = 120
 LOCATION_MAX = 200
 REASON_MAX = 280
 MAX_OPTIONS = 10
 SOURCES = ("reaction", "text", SOURCE_POLL)
+VOTER_ROLES = ("advisor", "coordinator")   # who is expected to answer a poll (admins: technical accounts)
+MAX_ID = 2**31 - 1                         # INTEGER columns: larger numbers cannot name a meeting
+
+
+# -- message tags and job keys (what the chat layer sent or planned for a meeting) -----------------
+
+def option_tag(meeting_id: int, position: int) -> str:
+    """The outbox tag of the message of one date of a poll (reactions to it are answers)."""
+    return f"meeting:{meeting_id}:option:{position}"
+
+
+def poll_tag(meeting_id: int) -> str:
+    """The outbox tag of a poll's native Matrix poll."""
+    return f"meeting:{meeting_id}:poll"
+
+
+def reminder_key_prefix(meeting_id: int) -> str:
+    """Scheduled reminders of a fixed meeting have keys starting with this."""
+    return f"meeting:{meeting_id}:reminder:"
+
 
 # -- errors ------------------------------------------------------------------------------------
 
@@ -62,6 +92,15 @@ class Invalid(MeetingError):
 
 class WrongState(MeetingError):
     """The meeting is not in a state that allows this (voting on a closed poll, moving a poll…)."""
+
+
+class AlreadyClosed(WrongState):
+    """The poll is no longer open (closed, possibly a moment ago by someone else, or cancelled).
+    ``meeting`` is its current state, for the caller to say which date was chosen."""
+
+    def __init__(self, message: str, meeting: "MeetingView"):
+        super().__init__(message)
+        self.meeting = meeting
 
 
 class NoOpenPoll(MeetingError):
@@ -182,6 +221,17 @@ class Moved:
     meeting: MeetingView
 
 
+@dataclass(frozen=True)
+class PollOverlap:
+    """Another open poll whose dates overlap the given ones: its period and the days in common."""
+
+    id: int
+    title: str
+    first: datetime
+    last: datetime
+    same_days: tuple[date, ...] = ()
+
+
 # -- the service ---------------------------------------------------------------------------------
 
 class MeetingService:
@@ -198,15 +248,19 @@ class MeetingService:
     def settings(self):
         return self.config.meetings
 
-    def member_ids(self) -> list[str]:
-        return [m.user_id for m in self.config.members]
+    def voter_ids(self) -> list[str]:
+        """The members expected to answer polls (advisors and coordinators, in configuration order)."""
+        return [m.user_id for m in self.config.members if m.role in VOTER_ROLES]
+
+    def is_voter(self, user_id: str) -> bool:
+        return user_id in self.voter_ids()
 
     def local(self, instant: datetime) -> datetime:
         return instant.astimezone(self.clock.tz)
 
     # -- reading -------------------------------------------------------------------------------
     async def _row(self, session: AsyncSession, meeting_id: int) -> Meeting:
-        row = await session.get(Meeting, meeting_id)
+        row = await session.get(Meeting, meeting_id) if 1 <= meeting_id <= MAX_ID else None
         if row is None:
             raise NotFound(f"Je ne trouve pas de rencontre n°{meeting_id}.")
         return row
@@ -258,51 +312,94 @@ class MeetingService:
     async def list_meetings(self, session: AsyncSession, *, past_limit: int = 5) -> list[MeetingView]:
         """Open polls and coming meetings (soonest first), then the latest past or cancelled ones."""
         now = self.clock.now()
-        rows = (await session.scalars(select(Meeting).order_by(Meeting.id.desc()))).all()
-        current = [r for r in rows if r.status == POLL or (r.status == FIXED and r.starts_at is not None and
-                                                             r.starts_at + timedelta(minutes=r.duration_minutes) > now)]
-        others = [r for r in rows if r not in current]
-        current.sort(key=lambda r: (r.status != POLL, r.starts_at or r.deadline, r.id))
-        others.sort(key=lambda r: r.starts_at or r.cancelled_at or r.created_at, reverse=True)
-        return [await self._view(session, r) for r in current + others[:past_limit]]
+        current = or_(Meeting.status == POLL,
+                      and_(Meeting.status == FIXED, Meeting.starts_at.is_not(None), meeting_end() > now))
+        coming = (await session.scalars(
+            select(Meeting).where(current)
+            .order_by(case((Meeting.status == POLL, 0), else_=1), func.coalesce(Meeting.starts_at, Meeting.deadline),
+                      Meeting.id))).all()
+        past = (await session.scalars(
+            select(Meeting).where(not_(current))
+            .order_by(func.coalesce(Meeting.starts_at, Meeting.cancelled_at, Meeting.created_at).desc(),
+                      Meeting.id.desc())
+            .limit(past_limit))).all()
+        return [await self._view(session, r) for r in [*coming, *past]]
 
     async def next_meeting(self, session: AsyncSession) -> MeetingView | None:
         """The next fixed meeting that has not ended yet."""
-        now = self.clock.now()
-        rows = (await session.scalars(select(Meeting).where(Meeting.status == FIXED)
-                                      .where(Meeting.starts_at > now - timedelta(days=1))
-                                      .order_by(Meeting.starts_at))).all()
-        for row in rows:
-            if row.starts_at + timedelta(minutes=row.duration_minutes) > now:
-                return await self._view(session, row)
-        return None
+        row = await session.scalar(select(Meeting).where(Meeting.status == FIXED)
+                                   .where(meeting_end() > self.clock.now())
+                                   .order_by(Meeting.starts_at, Meeting.id).limit(1))
+        return await self._view(session, row) if row is not None else None
 
-    async def gatherings(self, session: AsyncSession) -> list[date]:
-        """The local dates of every fixed meeting (for spacing the next ones)."""
-        starts = (await session.scalars(select(Meeting.starts_at).where(Meeting.status == FIXED)
-                                        .where(Meeting.starts_at.is_not(None)))).all()
-        return sorted(self.local(s).date() for s in starts)
+    async def latest_closed(self, session: AsyncSession) -> MeetingView | None:
+        """The poll closed last (its meeting has a date), or None."""
+        row = await session.scalar(select(Meeting).where(Meeting.status == FIXED)
+                                   .order_by(Meeting.closed_at.desc(), Meeting.id.desc()).limit(1))
+        return await self._view(session, row) if row is not None else None
+
+    async def gatherings(self, session: AsyncSession, *, exclude: int | None = None) -> list[date]:
+        """The local dates of every fixed meeting (for spacing the next ones), but ``exclude``."""
+        query = select(Meeting.starts_at).where(Meeting.status == FIXED).where(Meeting.starts_at.is_not(None))
+        if exclude is not None:
+            query = query.where(Meeting.id != exclude)
+        return sorted(self.local(s).date() for s in (await session.scalars(query)).all())
+
+    async def overlapping_polls(self, session: AsyncSession, starts: Sequence[datetime], *,
+                                exclude: int | None = None) -> list[PollOverlap]:
+        """The other open polls whose dates overlap the period of ``starts`` (local days, both ends
+        included), with the days they have in common."""
+        if not starts:
+            return []
+        tz = self.clock.tz
+        days = sorted({self.local(s).date() for s in starts})
+        lo = datetime.combine(days[0], datetime.min.time(), tzinfo=tz)
+        hi = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+        first, last = func.min(MeetingOption.starts_at), func.max(MeetingOption.starts_at)
+        query = (select(Meeting.id, Meeting.title, first, last)
+                 .join(MeetingOption, MeetingOption.meeting_id == Meeting.id)
+                 .where(Meeting.status == POLL)
+                 .group_by(Meeting.id, Meeting.title)
+                 .having(first < hi).having(last >= lo)
+                 .order_by(Meeting.id))
+        if exclude is not None:
+            query = query.where(Meeting.id != exclude)
+        polls = (await session.execute(query)).all()
+        if not polls:
+            return []
+        in_period = (await session.execute(
+            select(MeetingOption.meeting_id, MeetingOption.starts_at)
+            .where(MeetingOption.meeting_id.in_([p[0] for p in polls]))
+            .where(MeetingOption.starts_at >= lo).where(MeetingOption.starts_at < hi))).all()
+        wanted = set(days)
+        common: dict[int, set[date]] = defaultdict(set)
+        for meeting_id, start in in_period:
+            if self.local(start).date() in wanted:
+                common[meeting_id].add(self.local(start).date())
+        return [PollOverlap(id=i, title=t, first=self.local(f), last=self.local(la),
+                            same_days=tuple(sorted(common.get(i, ())))) for i, t, f, la in polls]
 
     # -- choosing dates ------------------------------------------------------------------------
-    async def busy_days(self, session: AsyncSession, start: date, end: date) -> dict[date, list[str]]:
-        """What already takes each day of [start, end]: the other sources' entries and our meetings."""
+    async def busy_days(self, session: AsyncSession, start: date, end: date, *,
+                        exclude: int | None = None) -> dict[date, list[AgendaEntry]]:
+        """What already takes each day of [start, end]: the other sources' entries and our meetings
+        (but meeting ``exclude``: the one being moved). Raw entries; the caller words them."""
         tz = self.clock.tz
         lo = datetime.combine(start, datetime.min.time(), tzinfo=tz)
         hi = datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=tz)
         entries: list[AgendaEntry] = []
         for source in self.other_sources:
             entries.extend(await source.calendar_items(session, lo, hi))
-        entries.extend(await self.calendar_items(session, lo, hi))
-        busy: dict[date, list[str]] = defaultdict(list)
+        entries.extend(await self.calendar_items(session, lo, hi, exclude=exclude))
+        busy: dict[date, list[AgendaEntry]] = defaultdict(list)
         for entry in entries:
             if entry.cancelled:
                 continue
             day = self.local(entry.start).date()
             last = self.local(entry.end - timedelta(seconds=1)).date() if entry.end > entry.start else day
-            label = ("rencontre du réseau « " if entry.kind == "reunion" else "« ") + entry.title + " »"
             while day <= last:
-                if start <= day <= end and label not in busy[day]:
-                    busy[day].append(label)
+                if start <= day <= end and all((e.kind, e.ident) != (entry.kind, entry.ident) for e in busy[day]):
+                    busy[day].append(entry)
                 day += timedelta(days=1)
         return dict(busy)
 
@@ -321,13 +418,14 @@ class MeetingService:
         return window, candidates
 
     async def assess_dates(self, session: AsyncSession, starts: Sequence[datetime],
-                           duration_minutes: int | None = None) -> list[Candidate]:
-        """Explicit dates with what they risk (public holiday, bridge, school holidays, busy day…)."""
+                           duration_minutes: int | None = None, *, exclude: int | None = None) -> list[Candidate]:
+        """Explicit dates with what they risk (public holiday, bridge, school holidays, busy day…).
+        ``exclude``: a meeting that does not count (the one being moved does not take its own day)."""
         if not starts:
             return []
         days = [self.local(s).date() for s in starts]
-        busy = await self.busy_days(session, min(days), max(days))
-        gatherings = await self.gatherings(session)
+        busy = await self.busy_days(session, min(days), max(days), exclude=exclude)
+        gatherings = await self.gatherings(session, exclude=exclude)
         return [assess(self.local(s), self.settings, busy=busy, gatherings=gatherings,
                        duration_minutes=duration_minutes, calendar=self.calendar) for s in starts]
 
@@ -375,7 +473,8 @@ class MeetingService:
     async def _open(self, session: AsyncSession, meeting_id: int) -> Meeting:
         row = await self._row(session, meeting_id)
         if row.status != POLL:
-            raise WrongState(f"Le sondage n°{row.id} « {row.title} » est clos : il n'accepte plus de réponses.")
+            raise AlreadyClosed(f"Le sondage n°{row.id} « {row.title} » est clos : il n'accepte plus de réponses.",
+                                await self._view(session, row))
         return row
 
     async def _option_ids(self, session: AsyncSession, meeting_id: int) -> dict[int, int]:
@@ -439,7 +538,7 @@ class MeetingService:
                                       order_by=(priority.asc(), MeetingVote.id.desc())).label("rank")
         return (select(MeetingVote.option_id, MeetingVote.user_id, MeetingVote.answer, rank)
                 .where(MeetingVote.meeting_id == meeting_id).where(MeetingVote.withdrawn_at.is_(None))
-                .where(MeetingVote.user_id.in_(self.member_ids())).subquery())
+                .where(MeetingVote.user_id.in_(self.voter_ids())).subquery())
 
     async def answers_of(self, session: AsyncSession, meeting_id: int, user_id: str) -> dict[int, str]:
         eff = self._effective(meeting_id)
@@ -462,7 +561,7 @@ class MeetingService:
         for option_id, answer, n in counts:
             by_option[option_id][answer] = n
         who: dict[tuple[int, str], str] = {(option_id, user): answer for option_id, user, answer in rows}
-        members = self.member_ids()
+        members = self.voter_ids()
         tallies = []
         for opt in view.options:
             def users(value: str, option_id: int = opt.id) -> tuple[str, ...]:
@@ -479,7 +578,12 @@ class MeetingService:
     # -- closing, moving, cancelling -----------------------------------------------------------
     async def close(self, session: AsyncSession, meeting_id: int, by: str | None,
                     position: int | None = None) -> tuple[MeetingView, Tally]:
-        """Fix the date: ``position`` if given, else the best one. ``by`` None: closed at the deadline."""
+        """Fix the date: ``position`` if given, else the best one. ``by`` None: closed at the deadline.
+
+        Only one caller can close a poll: the status changes through ``UPDATE … WHERE status = 'poll'``
+        (the database serialises concurrent closes; the second one matches no row), and a poll that is
+        no longer open, even if this session still sees it open, raises :class:`AlreadyClosed`.
+        """
         row = await self._open(session, meeting_id)
         tally = await self.tally(session, row.id)
         if position is not None:
@@ -491,14 +595,41 @@ class MeetingService:
             chosen = tally.best
         option = tally.meeting.option(chosen.position)
         now = self.clock.now()
-        row.status = FIXED
-        row.starts_at = option.starts_at
-        row.chosen_option_id = option.id
-        row.closed_by = by
-        row.closed_at = now
-        row.updated_at = now
-        await session.flush()
+        result = await session.execute(
+            update(Meeting).where(Meeting.id == row.id).where(Meeting.status == POLL)
+            .values(status=FIXED, starts_at=option.starts_at, chosen_option_id=option.id, closed_by=by,
+                    closed_at=now, updated_at=now)
+            .execution_options(synchronize_session=False))
+        await session.refresh(row)
+        if result.rowcount != 1:
+            raise AlreadyClosed(f"Le sondage n°{row.id} « {row.title} » vient d'être clos.",
+                                await self._view(session, row))
         return await self._view(session, row), tally
+
+    async def extend(self, session: AsyncSession, meeting_id: int, deadline: datetime) -> MeetingView:
+        """A new deadline for an open poll (possibly past its old one): later than now and than the old
+        deadline when that one is still to come, and before the first proposed date."""
+        row = await self._open(session, meeting_id)
+        now = self.clock.now()
+        first = await session.scalar(select(func.min(MeetingOption.starts_at))
+                                     .where(MeetingOption.meeting_id == row.id))
+        when = datetime_fr(self.local(deadline))
+        if deadline <= now:
+            raise Invalid(f"La nouvelle date limite ({when}) est déjà passée.")
+        if row.deadline > now and deadline <= row.deadline:
+            raise Invalid(f"La nouvelle date limite ({when}) doit être après l'actuelle "
+                          f"({datetime_fr(self.local(row.deadline))}).")
+        if first is not None and deadline >= first:
+            raise Invalid(f"La nouvelle date limite ({when}) doit précéder la première date proposée "
+                          f"({datetime_fr(self.local(first))}).")
+        result = await session.execute(
+            update(Meeting).where(Meeting.id == row.id).where(Meeting.status == POLL)
+            .values(deadline=deadline, updated_at=now).execution_options(synchronize_session=False))
+        await session.refresh(row)
+        if result.rowcount != 1:
+            raise AlreadyClosed(f"Le sondage n°{row.id} « {row.title} » vient d'être clos.",
+                                await self._view(session, row))
+        return await self._view(session, row)
 
     async def cancel(self, session: AsyncSession, meeting_id: int, by: str, reason: str = "") -> MeetingView:
         row = await self._row(session, meeting_id)
@@ -543,33 +674,63 @@ class MeetingService:
         await session.flush()
         return Moved(before=before, meeting=await self._view(session, row))
 
+    # -- what the chat layer sent and planned -------------------------------------------------
+    async def poll_event_id(self, session: AsyncSession, meeting_id: int) -> str | None:
+        """The event id of the poll's native Matrix poll, once sent."""
+        return await session.scalar(select(OutboxMessage.event_id).where(OutboxMessage.tag == poll_tag(meeting_id))
+                                    .where(OutboxMessage.event_id.is_not(None)).order_by(OutboxMessage.id.desc())
+                                    .limit(1))
+
+    async def _tag_of_event(self, session: AsyncSession, event_id: str | None, tags: list[str]) -> str | None:
+        if not tags or not event_id:
+            return None
+        return await session.scalar(select(OutboxMessage.tag).where(OutboxMessage.tag.in_(tags))
+                                    .where(OutboxMessage.event_id == event_id).limit(1))
+
+    async def option_of_event(self, session: AsyncSession, event_id: str | None) -> tuple[int, int] | None:
+        """(meeting id, date number) when ``event_id`` is the message of a date of an open poll."""
+        options = await self.open_poll_options(session)
+        tags = {option_tag(m, p): (m, p) for m, p in options}
+        tag = await self._tag_of_event(session, event_id, list(tags))
+        return tags.get(tag) if tag else None
+
+    async def poll_of_event(self, session: AsyncSession, event_id: str | None) -> int | None:
+        """The open poll whose native Matrix poll is ``event_id``."""
+        polls = sorted({m for m, _ in await self.open_poll_options(session)})
+        tags = {poll_tag(m): m for m in polls}
+        tag = await self._tag_of_event(session, event_id, list(tags))
+        return tags.get(tag) if tag else None
+
+    async def later_reminder_due(self, session: AsyncSession, meeting_id: int, after: datetime) -> bool:
+        """Whether another reminder of this meeting, planned after ``after``, is due now as well."""
+        count = await session.scalar(select(func.count()).select_from(ScheduledJob)
+                                     .where(ScheduledJob.status == "pending")
+                                     .where(ScheduledJob.key.startswith(reminder_key_prefix(meeting_id)))
+                                     .where(ScheduledJob.run_at > after)
+                                     .where(ScheduledJob.run_at <= self.clock.now()))
+        return bool(count)
+
     # -- calendar ------------------------------------------------------------------------------
     def entry(self, view: MeetingView) -> AgendaEntry:
         return AgendaEntry(kind="reunion", ident=view.id, title=view.title, start=view.starts_at, end=view.ends_at,
-                           location=view.location, organiser="Réseau", audience="membres du réseau",
+                           location=view.location, organiser=NETWORK_LABEL, audience="membres du réseau",
                            cancelled=view.is_cancelled, sequence=view.sequence, uid=view.uid)
 
     async def calendar_items(self, session: AsyncSession, start: datetime, end: datetime, *,
-                             include_cancelled: bool = False) -> list[AgendaEntry]:
-        """Meetings with a date overlapping [start, end); cancelled ones only when asked."""
+                             include_cancelled: bool = False, exclude: int | None = None) -> list[AgendaEntry]:
+        """Meetings with a date overlapping [start, end); cancelled ones only when asked; not ``exclude``."""
         statuses = (FIXED, CANCELLED) if include_cancelled else (FIXED,)
-        rows = (await session.scalars(select(Meeting).where(Meeting.status.in_(statuses))
-                                      .where(Meeting.starts_at.is_not(None)).where(Meeting.starts_at < end)
-                                      .where(Meeting.starts_at > start - timedelta(days=1))
-                                      .order_by(Meeting.starts_at, Meeting.id))).all()
-        entries = []
-        for row in rows:
-            if row.starts_at + timedelta(minutes=row.duration_minutes) > start:
-                entries.append(self.entry(await self._view(session, row)))
-        return entries
+        query = (select(Meeting).where(Meeting.status.in_(statuses))
+                 .where(Meeting.starts_at.is_not(None)).where(Meeting.starts_at < end)
+                 .where(meeting_end() > start)
+                 .order_by(Meeting.starts_at, Meeting.id))
+        if exclude is not None:
+            query = query.where(Meeting.id != exclude)
+        return [self.entry(await self._view(session, row)) for row in (await session.scalars(query)).all()]
 
     def calendar_item(self, view: MeetingView) -> CalendarItem:
-        description = "Rencontre du réseau ESS de Bourgogne-Franche-Comté."
-        if view.is_cancelled:
-            description = "Rencontre annulée." + (f" Raison : {view.cancel_reason}" if view.cancel_reason else "")
-        return CalendarItem(uid=view.uid, title=view.title, start=view.starts_at, end=view.ends_at,
-                            location=view.location, description=description, sequence=view.sequence,
-                            cancelled=view.is_cancelled, categories=("Rencontre du réseau",))
+        """The meeting's VEVENT: exactly the calendar feed's (same builder, :meth:`AgendaEntry.calendar_item`)."""
+        return self.entry(view).calendar_item()
 
     def ics(self, view: MeetingView) -> bytes:
         """The .ics of a meeting with a date (METHOD:PUBLISH; STATUS:CANCELLED once cancelled)."""

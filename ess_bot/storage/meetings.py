@@ -5,6 +5,9 @@ Votes are kept as a log: one row per answer given (a reaction, a ``!reunion disp
 poll response). A member's answer for a date is the latest row still standing (a redacted reaction
 or a superseded poll response is ``withdrawn``); explicit answers (reaction, text) take precedence
 over the native poll. Instants are UTC (UTCDateTime).
+
+:func:`meeting_end` is the end of a meeting computed by the database (``starts_at`` plus
+``duration_minutes``), so that "not over yet" is filtered in SQL on SQLite and PostgreSQL alike.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 from ess_bot.storage.models import Base
 from ess_bot.storage.types import UTCDateTime
@@ -96,3 +101,39 @@ class MeetingVote(Base):
         Index("ix_meeting_votes_meeting", "meeting_id"),
         Index("ix_meeting_votes_event", "event_id"),
     )
+
+
+# -- SQL helpers ---------------------------------------------------------------------------------
+
+class minutes_after(FunctionElement):  # noqa: N801 - reads like a SQL function
+    """``instant + minutes`` computed by the database: ``minutes_after(Meeting.starts_at, Meeting.duration_minutes)``.
+
+    Typed UTCDateTime, so that comparing it with an aware datetime binds a naive UTC value, as stored.
+    """
+
+    type = UTCDateTime()
+    inherit_cache = True
+    name = "minutes_after"
+
+
+@compiles(minutes_after, "sqlite")
+def _minutes_after_sqlite(element, compiler, **kw):  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff' text
+    instant, minutes = (compiler.process(c, **kw) for c in element.clauses)
+    return f"datetime({instant}, '+' || ({minutes}) || ' minutes')"
+
+
+@compiles(minutes_after, "postgresql")
+def _minutes_after_postgresql(element, compiler, **kw):
+    instant, minutes = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({instant} + make_interval(mins => {minutes}))"
+
+
+@compiles(minutes_after)
+def _minutes_after_default(element, compiler, **kw):
+    instant, minutes = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({instant} + ({minutes}) * INTERVAL '1' MINUTE)"
+
+
+def meeting_end() -> ColumnElement:
+    """The end of a meeting (NULL while it has no date), as an SQL expression."""
+    return minutes_after(Meeting.starts_at, Meeting.duration_minutes)

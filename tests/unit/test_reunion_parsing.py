@@ -6,7 +6,7 @@ from datetime import date, datetime, time
 
 import pytest
 
-from commands._reunion import (ALL, InputError, parse_day, parse_dispo, parse_duration, parse_proposal, parse_time,
+from commands._reunion import (ALL, InputError, meeting_duration, parse_day, parse_dispo, parse_proposal, parse_time,
                                reaction_answer, unknown_words)
 from ess_bot.config import MeetingSettings
 from tests.support import PARIS
@@ -25,15 +25,18 @@ def test_parse_day(text, expected):
     assert parse_day(text, TODAY) == expected
 
 
-@pytest.mark.parametrize("text, message", [
-    ("31/02", "La date « 31/02 » n'existe pas"), ("demain soir", "Je ne comprends pas la date « demain soir »"),
-    ("lundi 10 décembre", "est un jeudi, pas un lundi"), ("12 brumaire", "Je ne comprends pas la date"),
+@pytest.mark.parametrize("text, message, example", [
+    ("31/02", "La date « 31/02 » n'existe pas", "Exemples : `12/03`"),
+    ("demain soir", "Je ne comprends pas la date « demain soir »", "Exemples : `12/03`"),
+    ("lundi 10 décembre", "est un jeudi, pas un lundi (« lundi 10 décembre »)", "Exemple : `jeudi 10 décembre 2026`"),
+    ("12 brumaire", "Je ne comprends pas la date « 12 brumaire »", "Exemples : `12/03`"),
 ])
-def test_parse_day_errors(text, message):
+def test_parse_day_errors(text, message, example):
+    """Every refusal names the value as typed and shows an example."""
     with pytest.raises(InputError) as err:
         parse_day(text, TODAY)
     assert message in err.value.message
-    assert "Exemple" in err.value.message or "Vérifiez" in err.value.message
+    assert example in err.value.message
 
 
 def test_times_and_durations():
@@ -41,11 +44,13 @@ def test_times_and_durations():
     assert parse_time("mars") is None
     with pytest.raises(InputError, match="n'existe pas"):
         parse_time("24h")
-    assert parse_duration("3h") == 180 and parse_duration("2h30") == 150 and parse_duration("90min") == 90
-    assert parse_duration("1h15min") == 75
-    for bad in ("3", "deux heures", "10min", "30h"):
-        with pytest.raises(InputError):
-            parse_duration(bad)
+    assert meeting_duration("3h") == 180 and meeting_duration("2h30") == 150 and meeting_duration("90min") == 90
+    assert meeting_duration("1h15min") == 75 and meeting_duration("1,5h") == 90     # the shared parser's forms
+    for bad, message in (("3", "Durée illisible : « 3 »"), ("deux heures", "Durée illisible : « deux heures »"),
+                         ("10min", "La durée « 10min » est trop courte"), ("13h", "La durée « 13h » est trop longue")):
+        with pytest.raises(InputError) as err:
+            meeting_duration(bad)
+        assert message in err.value.message and "Exemple" in err.value.message
 
 
 def test_unknown_words_spot_an_unquoted_title():
