@@ -14,19 +14,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Iterator
 
-from sqlalchemy import select
-
 from ess_bot.config import Config
 from ess_bot.formatting import MONTHS_FR, WEEKDAYS_FR, date_fr, datetime_fr, join_fr, time_fr
 from ess_bot.framework.context import Context, UserError
-from ess_bot.parsing import ChoiceError, match_choice
+from ess_bot.parsing import (MONTHS, WEEKDAYS, ChoiceError, OptionError, ParseError, match_choice, parse_number,
+                             quote, resolve_options, split_options)
 from ess_bot.scheduler import JobContext
-from ess_bot.services.events import (AUDIENCES, NETWORK, NETWORK_LABEL, Change, EventError, EventView, NotFound,
-                                     when_fr)
-from ess_bot.services.tools import ToolError
-from ess_bot.storage.models import ScheduledJob
-from ess_bot.text import closest, escape_html, fold
-from ess_bot.vocabulary import ChoiceList
+from ess_bot.services.events import (AUDIENCES, NETWORK, NETWORK_LABEL, REMINDER_KEY, EventError, EventView,
+                                     NotFound)
+from ess_bot.services.tools import TOOL_TYPES, Change, ToolError
+from ess_bot.text import Token, closest, escape_html, fold
+from ess_bot.vocabulary import PHASES, Choice, ChoiceList
 
 REMINDER_KIND = "event_reminder"
 
@@ -36,14 +34,14 @@ def ex(ctx: Context, example: str) -> str:
     return ctx.prefix + example[1:] if example.startswith("!") else example
 
 
-def q(value: str) -> str:
-    """How a typed value is named in a message: « valeur » (angle brackets neutralised)."""
-    return "« " + value.replace("<", "‹").replace(">", "›") + " »"
-
-
 def safe(text: str) -> str:
     """User text shown in a Markdown reply: no raw HTML."""
     return (text or "").replace("<", "‹").replace(">", "›")
+
+
+def shown(value: str) -> str:
+    """A typed value named in a reply: « valeur » (:func:`ess_bot.parsing.quote`), without raw HTML."""
+    return quote(safe(value))
 
 
 @contextmanager
@@ -60,59 +58,91 @@ def domain_errors(ctx: Context, example: str | None = None) -> Iterator[None]:
 
 # -- arguments -----------------------------------------------------------------------------------
 
-_OPTION = re.compile(r"^([^\W\d][\w\-']*)\s*=(.*)$", re.S)
 _LINK = re.compile(r"^<?https?://", re.I)
+CLEAR_WORDS = ("-", "aucun", "aucune", "rien")
 
 
 @dataclass
 class Args:
     words: list[str] = field(default_factory=list)      # plain tokens, in order
+    quoted: list[bool] = field(default_factory=list)    # aligned with words: typed between quotes
     options: dict[str, str] = field(default_factory=dict)
-    tags: list[str] = field(default_factory=list)       # without "#"
+    tags: list[str] = field(default_factory=list)       # "#tag", without "#"
+    untags: list[str] = field(default_factory=list)     # "-#tag" (to remove), without "-#"
     links: list[str] = field(default_factory=list)
 
 
-def split_args(ctx: Context, args: list[str], keys: dict[str, tuple[str, ...]], example: str) -> Args:
-    """Sort tokens into words, ``key=value`` options (``keys``: canonical → aliases), ``#tags`` and links.
+def tokens_for(ctx: Context, args: list[str]) -> list[Token]:
+    """``args`` (the handler's, or a tail of them) with their quoting, from ``ctx.tokens``."""
+    known = ctx.tokens[len(ctx.tokens) - len(args):] if args else []
+    if [t.text for t in known] == list(args):
+        return list(known)
+    return [Token(a) for a in args]  # args built by hand: no quoting known
+
+
+def split_args(ctx: Context, args: list[str], keys: ChoiceList, example: str) -> Args:
+    """Sort tokens into words, ``key=value`` options (``keys``: the possible options), ``#tags``,
+    ``-#tags`` and links. A token typed between quotes is always a word (a title with ``=``, starting
+    with ``#`` or with ``https://`` stays a title).
 
     Unknown, empty or repeated options are refused with the list of possible ones and ``example``.
     """
-    lookup = {fold(k): k for k in keys} | {fold(a): k for k, aliases in keys.items() for a in aliases}
+    options, rest = split_options(tokens_for(ctx, args))
     out = Args()
-    for tok in args:
-        if _LINK.match(tok):
-            out.links.append(tok.strip("<>"))
-            continue
-        if tok.startswith("#") and len(tok) > 1:
-            out.tags += [t for t in tok.split("#") if t.strip(" ,")]
-            continue
-        m = _OPTION.match(tok)
-        if m is None:
-            out.words.append(tok)
-            continue
-        key = lookup.get(fold(m.group(1)))
-        if key is None:
-            possible = ", ".join(f"`{k}=`" for k in keys)
-            raise UserError(f"Option inconnue : {q(m.group(1) + '=')}. Options possibles : {possible}.\n"
-                            f"Exemple : `{ex(ctx, example)}`")
-        value = m.group(2).strip()
-        if not value:
-            raise UserError(f"L'option `{key}=` n'a pas de valeur. Exemple : `{ex(ctx, example)}`")
-        if key in out.options:
-            raise UserError(f"L'option `{key}=` est donnée deux fois. Gardez-en une seule.")
-        out.options[key] = value
-    out.tags = [t.strip(" ,") for t in out.tags]
+    try:
+        out.options = resolve_options(options, keys, ex(ctx, example))
+    except OptionError as exc:
+        raise UserError(exc.message) from None
+    for tok in rest:
+        text = tok.text
+        if tok.quoted:
+            out.words.append(text)
+            out.quoted.append(True)
+        elif _LINK.match(text):
+            out.links.append(text.strip("<>"))
+        elif text.startswith("-#") and len(text) > 2:
+            out.untags += [t.strip(" ,") for t in text[1:].split("#") if t.strip(" ,")]
+        elif text.startswith("#") and len(text) > 1:
+            out.tags += [t.strip(" ,") for t in text.split("#") if t.strip(" ,")]
+        else:
+            out.words.append(text)
+            out.quoted.append(False)
     return out
 
 
+def option_keys(name: str, keys: dict[str, tuple[str, ...]]) -> ChoiceList:
+    """The options of a command (canonical name → aliases) as a closed list for :func:`split_args`."""
+    return ChoiceList(name, tuple(Choice(k, k, aliases) for k, aliases in keys.items()))
+
+
+def tag_option(text: str) -> tuple[str, ...]:
+    """``tags=a,b`` / ``tags="#a #b"`` → ("a", "b"); ``tags=-`` or ``tags=aucun`` → () (clears them)."""
+    if fold(text.strip()) in CLEAR_WORDS:
+        return ()
+    return tuple(t for t in re.split(r"[\s,;#]+", text) if t)
+
+
+def clearable(value: str | None) -> str | None:
+    """``lieu=-`` or ``lieu=aucun`` empties an optional field ("")."""
+    if value is None:
+        return None
+    return "" if fold(value.strip()) in CLEAR_WORDS else value
+
+
+def single_link(ctx: Context, a: Args, what: str, example: str) -> str | None:
+    """The one link given (as a word or with ``lien=``), or None; two are refused."""
+    links = list(a.links) + ([a.options["lien"]] if "lien" in a.options else [])
+    if len(links) > 1:
+        raise UserError(f"Un seul lien par {what} (j'en vois {len(links)}). Exemple : `{ex(ctx, example)}`")
+    return links[0] if links else None
+
+
 def record_id(ctx: Context, args: list[str], what: str, example: str) -> int:
-    """``12``, ``n°12``, ``#12`` → 12; a French refusal otherwise."""
-    text = args[0] if args else ""
-    m = re.fullmatch(r"(?:n°|no|n|#)?\s*(\d{1,9})", text.strip(), re.I)
-    if m is None:
-        shown = q(text) if text else "rien"
-        raise UserError(f"Il faut le numéro {what} (j'ai reçu {shown}). Exemple : `{ex(ctx, example)}`")
-    return int(m.group(1))
+    """``12``, ``n°12``, ``#12`` → 12 (:func:`ess_bot.parsing.parse_number`); a French refusal otherwise."""
+    try:
+        return parse_number(safe(args[0]) if args else "", what, ex(ctx, example))
+    except ParseError as exc:
+        raise UserError(exc.message) from None
 
 
 def match_closed(ctx: Context, text: str, clist: ChoiceList, example: str) -> str:
@@ -135,38 +165,34 @@ def match_closed_list(ctx: Context, text: str, clist: ChoiceList, example: str) 
 
 # -- dates and times (future-oriented) ------------------------------------------------------------
 
-MONTHS = {fold(m): i + 1 for i, m in enumerate(MONTHS_FR)} | {
-    "janv": 1, "jan": 1, "fev": 2, "fevr": 2, "avr": 4, "juil": 7, "sept": 9, "sep": 9, "oct": 10, "nov": 11,
-    "dec": 12}
-WEEKDAY_KEYS = {fold(d): i for i, d in enumerate(WEEKDAYS_FR)}
-DATE_EXAMPLE = "`15/01/2027 18h`, `15 janvier 2027 18h30`, `demain 9h`"
+DATE_EXAMPLE = "`15/01/2027 18h`, `15 janvier 2027 18h30`, `jeudi 9h`, `demain 9h`"
 _NUM_DATE = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})(?:[/.\-](\d{2}|\d{4}))?$")
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _TIME = re.compile(r"^(\d{1,2})\s*(?:[hH:](\d{2})?|[hH])$")
 _TIME_RANGE = re.compile(r"^(\d{1,2}(?:[hH:]\d{0,2})?)\s*[-–à]\s*(\d{1,2}(?:[hH:]\d{0,2})?)$")
-CONNECTORS = {"le", "a", "à", "de", "du", "au", "des", "l'", "jusqu'a", "jusqu'à", "-", "–"}
+CONNECTORS = {"le", "a", "à", "de", "du", "au", "des", "l'", "jusqu'a", "jusqu'à", "-", "–", "ce"}
+NEXT_WORDS = ("prochain", "prochaine")
 
 
-def _make_date(ctx: Context, y: int, m: int, d: int, text: str) -> date:
+def _make_date(y: int, m: int, d: int, text: str) -> date:
     try:
         return date(y, m, d)
     except ValueError:
-        raise UserError(f"Cette date n'existe pas : {q(text)}. Exemples : {DATE_EXAMPLE}.") from None
+        raise UserError(f"Cette date n'existe pas : {shown(text)}. Exemples : {DATE_EXAMPLE}.") from None
 
 
-def _upcoming(ctx: Context, m: int, d: int, today: date, text: str) -> date:
-    """Day and month without a year: this year's, or next year's if already past."""
-    found = _make_date(ctx, today.year, m, d, text) if not (m == 2 and d == 29) else None
-    if found is None or found < today:
-        for y in (today.year, today.year + 1, today.year + 2, today.year + 3, today.year + 4):
-            try:
-                cand = date(y, m, d)
-            except ValueError:
-                continue
-            if cand >= today:
-                return cand
-        raise UserError(f"Cette date n'existe pas : {q(text)}. Exemples : {DATE_EXAMPLE}.")
-    return found
+def _upcoming(m: int, d: int, today: date, text: str) -> date:
+    """Day and month without a year: this year's, or the next one's if already past."""
+    for y in range(today.year, today.year + 5):
+        try:
+            cand = date(y, m, d)
+        except ValueError:
+            if m == 2 and d == 29:
+                continue  # 29 February: the next leap year
+            break
+        if cand >= today:
+            return cand
+    raise UserError(f"Cette date n'existe pas : {shown(text)}. Exemples : {DATE_EXAMPLE}.")
 
 
 def parse_time(text: str) -> time | None:
@@ -176,49 +202,59 @@ def parse_time(text: str) -> time | None:
         return None
     h, mi = int(m.group(1)), int(m.group(2) or 0)
     if h > 23 or mi > 59:
-        raise UserError(f"Heure impossible : {q(text)}. Exemples : `18h`, `18h30`, `9:15`.")
+        raise UserError(f"Heure impossible : {shown(text)}. Exemples : `18h`, `18h30`, `9:15`.")
     return time(h, mi)
 
 
-def match_date(ctx: Context, words: list[str], i: int, today: date) -> tuple[date, int] | None:
-    """A date starting at ``words[i]``: (date, number of words used), or None."""
-    w = fold(words[i]).rstrip(".,")
-    if w in ("demain",):
-        return today + timedelta(days=1), 1
-    if w in ("aujourd'hui", "aujourdhui", "auj"):
-        return today, 1
-    if w in ("apres-demain",):
-        return today + timedelta(days=2), 1
+def _key(word: str) -> str:
+    return fold(word).rstrip(".,")
+
+
+def _explicit_date(words: list[str], i: int, today: date) -> tuple[date, int] | None:
+    """``15/01/2027``, ``15/01``, ``2027-01-15``, ``15 janvier [2027]``, ``1er février`` at ``words[i]``."""
+    w = _key(words[i])
     m = _ISO_DATE.match(w)
     if m:
-        return _make_date(ctx, int(m.group(1)), int(m.group(2)), int(m.group(3)), words[i]), 1
+        return _make_date(int(m.group(1)), int(m.group(2)), int(m.group(3)), words[i]), 1
     m = _NUM_DATE.match(w)
     if m:
         d, mo, y = int(m.group(1)), int(m.group(2)), m.group(3)
         if y is None:
-            return _upcoming(ctx, mo, d, today, words[i]), 1
-        return _make_date(ctx, int(y) + (2000 if len(y) == 2 else 0), mo, d, words[i]), 1
-    start = i
-    weekday = None
-    if w in WEEKDAY_KEYS and i + 1 < len(words):
-        weekday = WEEKDAY_KEYS[w]
-        i += 1
-        w = fold(words[i]).rstrip(".,")
-    if (w.isdigit() or w == "1er") and i + 1 < len(words) and fold(words[i + 1]).rstrip(".,") in MONTHS:
+            return _upcoming(mo, d, today, words[i]), 1
+        return _make_date(int(y) + (2000 if len(y) == 2 else 0), mo, d, words[i]), 1
+    if (w.isdigit() or w == "1er") and i + 1 < len(words) and _key(words[i + 1]) in MONTHS:
         d = 1 if w == "1er" else int(w)
-        mo = MONTHS[fold(words[i + 1]).rstrip(".,")]
-        used = i + 2 - start
-        text = " ".join(words[start:start + used])
+        mo = MONTHS[_key(words[i + 1])]
+        text = " ".join(words[i:i + 2])
         if i + 2 < len(words) and re.fullmatch(r"\d{4}", words[i + 2]):
-            found = _make_date(ctx, int(words[i + 2]), mo, d, text + " " + words[i + 2])
-            used += 1
-        else:
-            found = _upcoming(ctx, mo, d, today, text)
-        if weekday is not None and found.weekday() != weekday:
-            raise UserError(f"Le {date_fr(found, weekday=False)} est un {WEEKDAYS_FR[found.weekday()]}, pas un "
-                            f"{WEEKDAYS_FR[weekday]}. Vérifiez la date.")
-        return found, used
+            return _make_date(int(words[i + 2]), mo, d, text + " " + words[i + 2]), 3
+        return _upcoming(mo, d, today, text), 2
     return None
+
+
+def match_date(ctx: Context, words: list[str], i: int, today: date) -> tuple[date, int] | None:
+    """A date starting at ``words[i]``: (date, number of words used), or None.
+
+    A weekday alone (``jeudi``, ``jeudi prochain``) is the next one, never today; with a date
+    (``jeudi 14 janvier``) it must agree with it."""
+    w = _key(words[i])
+    if w == "demain":
+        return today + timedelta(days=1), 1
+    if w in ("aujourd'hui", "aujourdhui", "auj"):
+        return today, 1
+    if w == "apres-demain":
+        return today + timedelta(days=2), 1
+    if w in WEEKDAYS:
+        weekday = WEEKDAYS[w]
+        found = _explicit_date(words, i + 1, today) if i + 1 < len(words) else None
+        if found is not None:
+            if found[0].weekday() != weekday:
+                raise UserError(f"Le {date_fr(found[0], weekday=False)} est un {WEEKDAYS_FR[found[0].weekday()]}, "
+                                f"pas un {WEEKDAYS_FR[weekday]}. Vérifiez la date.")
+            return found[0], found[1] + 1
+        used = 2 if i + 1 < len(words) and _key(words[i + 1]) in NEXT_WORDS else 1
+        return today + timedelta(days=(weekday - today.weekday()) % 7 or 7), used
+    return _explicit_date(words, i, today)
 
 
 @dataclass
@@ -229,16 +265,21 @@ class When:
     rest: list[str] = field(default_factory=list)   # the words that are not part of the date
 
 
-def find_when(ctx: Context, words: list[str], today: date) -> When:
-    """Pick a date and a start time (and maybe ``18h-21h``) out of ``words``; the rest is kept."""
+def find_when(ctx: Context, words: list[str], today: date, quoted: list[bool] | None = None) -> When:
+    """Pick a date and a start time (and maybe ``18h-21h``) out of ``words``; the rest is kept.
+    ``quoted`` (aligned with ``words``): words typed between quotes, never read as a date or a time."""
+    fixed = {j for j, q in enumerate(quoted or []) if q}
     out = When()
     used: set[int] = set()
     i = 0
     while i < len(words):
+        if i in fixed:
+            i += 1
+            continue
         tok = words[i]
         if out.day is None:
             found = match_date(ctx, words, i, today)
-            if found is not None:
+            if found is not None and not fixed & set(range(i, i + found[1])):
                 out.day = found[0]
                 used.update(range(i, i + found[1]))
                 i += found[1]
@@ -259,7 +300,7 @@ def find_when(ctx: Context, words: list[str], today: date) -> When:
         i += 1
     # connectors next to the date ("le 15/01 à 18h") are not part of the title
     for j, w in enumerate(words):
-        if j not in used and fold(w) in CONNECTORS and ((j + 1) in used or (j - 1) in used):
+        if j not in used and j not in fixed and fold(w) in CONNECTORS and ((j + 1) in used or (j - 1) in used):
             used.add(j)
     out.rest = [w for j, w in enumerate(words) if j not in used]
     return out
@@ -267,21 +308,89 @@ def find_when(ctx: Context, words: list[str], today: date) -> When:
 
 def parse_moment(ctx: Context, text: str, today: date, default_day: date | None, what: str,
                  example: str) -> tuple[date, time | None]:
-    """A ``fin=``/``date=`` value: ``21h`` (on ``default_day``), ``16/01/2027``, ``16/01/2027 12h``."""
+    """A ``fin=``/``date=`` value: ``21h`` (on ``default_day``), ``16/01/2027``, ``jeudi``, ``16/01/2027 12h``."""
     words = text.replace(",", " ").split()
     when = find_when(ctx, words, today)
     leftovers = [w for w in when.rest if fold(w) not in CONNECTORS]
     if leftovers or (when.day is None and when.start is None):
-        raise UserError(f"{what.capitalize()} illisible : {q(text)}. Exemples : {DATE_EXAMPLE}.\n"
+        raise UserError(f"{what[:1].upper() + what[1:]} illisible : {shown(text)}. Exemples : {DATE_EXAMPLE}.\n"
                         f"Exemple : `{ex(ctx, example)}`")
     day = when.day or default_day
     if day is None:
-        raise UserError(f"Précisez le jour pour {what} : {q(text)}. Exemple : `{ex(ctx, example)}`")
+        raise UserError(f"Précisez le jour pour {what} : {shown(text)}. Exemple : `{ex(ctx, example)}`")
     return day, when.start
 
 
 def at(config: Config, day: date, t: time) -> datetime:
     return datetime.combine(day, t, tzinfo=config.bot.tz)
+
+
+def month_number(word: str) -> int | None:
+    """``décembre`` / ``dec`` / ``decmbre`` → 12; None if it is not a month (for !agenda)."""
+    key = _key(word)
+    if key in MONTHS:
+        return MONTHS[key]
+    if len(key) >= 4:
+        near = closest(key, [fold(m) for m in MONTHS_FR], cutoff=0.75)
+        if near is not None:
+            return MONTHS[fold(near)]
+    return None
+
+
+# -- French wording of dates and changes -----------------------------------------------------------
+
+def when_fr(start: datetime, end: datetime) -> str:
+    """``vendredi 15 janvier 2027, de 18 h à 21 h`` or ``du … à 18 h au … à 12 h``."""
+    if start.date() == end.date():
+        return f"{date_fr(start)}, de {time_fr(start)} à {time_fr(end)}"
+    return f"du {date_fr(start)} à {time_fr(start)} au {date_fr(end)} à {time_fr(end)}"
+
+
+def tags_fr(tags) -> str:
+    return " ".join(f"#{t}" for t in tags)
+
+
+def tags_change_fr(old: tuple[str, ...], new: tuple[str, ...]) -> str:
+    """``#a #b → #a #c (ajouté : #c ; retiré : #b)``."""
+    old_keys, new_keys = {fold(t) for t in old}, {fold(t) for t in new}
+    added = [t for t in new if fold(t) not in old_keys]
+    removed = [t for t in old if fold(t) not in new_keys]
+    what = []
+    if added:
+        what.append(("ajoutés" if len(added) > 1 else "ajouté") + " : " + tags_fr(added))
+    if removed:
+        what.append(("retirés" if len(removed) > 1 else "retiré") + " : " + tags_fr(removed))
+    return f"{tags_fr(old) or 'aucun'} → {tags_fr(new) or 'aucun'}" + (f" ({' ; '.join(what)})" if what else "")
+
+
+FIELD_NAMES = {"title": "titre", "type": "type", "phase": "phase", "link": "lien", "description": "description",
+               "tags": "mots-clés", "when": "date", "location": "lieu", "audience": "public",
+               "organiser": "organisateur"}
+
+
+def change_fr(ctx, c: Change) -> str:
+    """One change of a tool or an event, in French: ``Lieu : Le Pixel → Salle des fêtes``."""
+    name = FIELD_NAMES.get(c.field, c.field)
+    if c.field == "tags":
+        text = tags_change_fr(tuple(c.old), tuple(c.new))
+    elif c.field == "when":
+        text = f"{when_fr(*c.old)} → {when_fr(*c.new)}"
+    elif c.field == "type":
+        text = f"{TOOL_TYPES.label(c.old)} → {TOOL_TYPES.label(c.new)}"
+    elif c.field == "phase":
+        text = f"{PHASES.label(c.old, 'aucune')} → {PHASES.label(c.new, 'aucune')}"
+    elif c.field == "audience":
+        text = " → ".join(", ".join(AUDIENCES.label(a) for a in v) or "non précisé" for v in (c.old, c.new))
+    elif c.field == "organiser":
+        text = " → ".join(ctx.services.events.organiser_name(v) for v in (c.old, c.new))
+    else:
+        none = {"description": "aucune", "location": "non précisé"}.get(c.field, "aucun")
+        text = f"{c.old or none} → {c.new or none}"
+    return f"{name[:1].upper() + name[1:]} : {text}"
+
+
+def changes_lines(ctx, changes: list[Change]) -> list[str]:
+    return [change_fr(ctx, c) for c in changes]
 
 
 # -- rooms ---------------------------------------------------------------------------------------
@@ -316,8 +425,13 @@ def announce_tag(event_id: int, room_id: str) -> str:
     return f"event:{event_id}:" + hashlib.sha1(room_id.encode()).hexdigest()[:12]
 
 
+def reminders_prefix(event_id: int) -> str:
+    """The key prefix of every reminder job of an event (to cancel them all)."""
+    return REMINDER_KEY.format(id=event_id)
+
+
 def reminder_key(event_id: int, days: int, sequence: int) -> str:
-    return f"event:{event_id}:reminder:{days}" + (f":{sequence}" if sequence else "")
+    return f"{reminders_prefix(event_id)}{days}" + (f":{sequence}" if sequence else "")
 
 
 def ics_filename(view: EventView) -> str:
@@ -358,10 +472,6 @@ def event_card(view: EventView, headline: str, *, extra: list[str] | None = None
     return "\n".join(md), "".join(html)
 
 
-def changes_lines(changes: list[Change]) -> list[str]:
-    return [f"{c.field.capitalize()} : {c.old} → {c.new}" for c in changes]
-
-
 def relative_day(start: datetime, now: datetime) -> str:
     days = (start.date() - now.astimezone(start.tzinfo).date()).days
     if days <= 0:
@@ -388,6 +498,24 @@ def schedule_reminders(ctx: Context, view: EventView) -> list[tuple[int, datetim
         ctx.schedule(REMINDER_KIND, when, {"event_id": view.id, "days": n, "sequence": view.sequence},
                      key=reminder_key(view.id, n, view.sequence))
     return plan
+
+
+async def event_warnings(ctx: Context, view: EventView) -> list[str]:
+    """Accepted but worth a second look: a weekend or a public holiday, the same title at the same time."""
+    out = []
+    info = ctx.services.events.day_info(view.start.date())
+    day = date_fr(view.start)
+    move = (f"L'événement est bien enregistré ; pour le déplacer : "
+            f"`{ctx.prefix}evenement modifier {view.id} date=…`.")
+    if info.public_holiday:
+        out.append(f"⚠️ Le {day} est un jour férié ({info.public_holiday}) : vérifiez la date. {move}")
+    elif info.weekend:
+        out.append(f"⚠️ Le {day} tombe un week-end : vérifiez la date. {move}")
+    for other in await ctx.services.events.same_title_and_start(ctx.session, view):
+        out.append(f"⚠️ L'événement n°{other.id} {shown(other.title)} a déjà ce titre et ce début : s'il "
+                   "s'agit d'un doublon, annulez l'un des deux avec "
+                   f"`{ctx.prefix}evenement annuler {view.id} \"doublon\"`.")
+    return out
 
 
 def reminders_text(config: Config, plan: list[tuple[int, datetime]]) -> str:
@@ -418,7 +546,8 @@ async def reminder_job(jc: JobContext) -> None:
     if view.start <= now:
         jc.status, jc.note = "skipped", "événement déjà commencé ou passé"
         return
-    if jc.late and await _closer_reminder_due(jc, view.id, int(p.get("days", 0)), now):
+    if jc.late and await jc.services.events.reminder_superseded(jc.session, view.id, int(p.get("days", 0)),
+                                                                 jc.job.id, now):
         jc.status, jc.note = "skipped", "un rappel plus proche de l'événement part à sa place"
         return
     extra = []
@@ -429,30 +558,7 @@ async def reminder_job(jc: JobContext) -> None:
                    extra=[f"C'est {relative_day(view.start, now)}.", *extra])
 
 
-async def _closer_reminder_due(jc: JobContext, event_id: int, days: int, now: datetime) -> bool:
-    """A missed J-7 is pointless when the J-1 of the same event is due too: only the latter is sent."""
-    jobs = (await jc.session.scalars(select(ScheduledJob).where(ScheduledJob.status == "pending")
-                                     .where(ScheduledJob.key.startswith(f"event:{event_id}:reminder:"))
-                                     .where(ScheduledJob.run_at <= now)
-                                     .where(ScheduledJob.id != jc.job.id))).all()
-    return any(int((j.payload or {}).get("days", 0)) < days for j in jobs)
-
-
 JOB_HANDLERS = {REMINDER_KIND: reminder_job}
-
-
-# -- month names (for !agenda) -----------------------------------------------------------------
-
-def month_number(word: str) -> int | None:
-    """``décembre`` / ``dec`` / ``decmbre`` → 12; None if it is not a month."""
-    key = fold(word).rstrip(".,")
-    if key in MONTHS:
-        return MONTHS[key]
-    if len(key) >= 4:
-        near = closest(key, [fold(m) for m in MONTHS_FR], cutoff=0.75)
-        if near is not None:
-            return MONTHS[fold(near)]
-    return None
 
 
 def audience_keys(ctx: Context, text: str, example: str) -> tuple[str, ...]:
@@ -474,5 +580,5 @@ def organiser_key(ctx: Context, text: str, example: str) -> str:
     if len(prefixed) == 1:
         return prefixed.pop()
     known = ", ".join(f"`{p.slug}`" for p in ctx.config.partners)
-    raise UserError(f"Organisateur inconnu : {q(text)}. Possibles : {known} ou `réseau`. "
+    raise UserError(f"Organisateur inconnu : {shown(text)}. Possibles : {known} ou `réseau`. "
                     f"Exemple : `{ex(ctx, example)}`")

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from commands._events import ex, month_number, q, safe
+from commands._events import ex, month_number, safe, shown
 from ess_bot.formatting import MONTHS_FR, WEEKDAYS_FR, time_fr
 from ess_bot.framework.command import command
 from ess_bot.framework.context import Context, UserError
@@ -42,7 +42,7 @@ def parse_agenda_args(args: list[str], today: date, prefix: str = "!") -> Agenda
     if len(words) == 1 and words[0].isdigit():
         n = int(words[0])
         if not 1 <= n <= MAX_COUNT:
-            raise UserError(f"Nombre hors limites : {q(args[0])} (de 1 à {MAX_COUNT}). Exemples : {examples}.")
+            raise UserError(f"Nombre hors limites : {shown(args[0])} (de 1 à {MAX_COUNT}). Exemples : {examples}.")
         return AgendaQuery(count=n)
     if words in (["ce", "mois"], ["mois"], ["ce", "mois-ci"]):
         return AgendaQuery(year=today.year, month=today.month)
@@ -56,11 +56,12 @@ def parse_agenda_args(args: list[str], today: date, prefix: str = "!") -> Agenda
     if month is not None and len(words) <= 2:
         if len(words) == 2:
             if not re.fullmatch(r"\d{4}", words[1]) or not 2000 <= int(words[1]) <= 2100:
-                raise UserError(f"Année illisible : {q(args[1])}. Exemples : {examples}.")
+                raise UserError(f"Année illisible : {shown(args[1])}. Exemples : {examples}.")
             return AgendaQuery(year=int(words[1]), month=month)
         year = today.year if month >= today.month else today.year + 1
         return AgendaQuery(year=year, month=month)
-    raise UserError(f"Je n'ai pas compris {q(text)} : donnez un nombre d'entrées ou un mois. Exemples : {examples}.")
+    raise UserError(f"Je n'ai pas compris {shown(text)} : donnez un nombre d'entrées ou un mois. "
+                    f"Exemples : {examples}.")
 
 
 def month_title(year: int, month: int) -> str:

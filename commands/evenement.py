@@ -3,25 +3,26 @@ file, J-N reminders, updates and cancellations."""
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, time
 
 from commands._events import (JOB_HANDLERS, announce_event, announcement_rooms, at, audience_keys,  # noqa: F401
-                              changes_lines, domain_errors, event_card, ex, find_when, ics_filename,
-                              organiser_key, parse_moment, parse_time, q, record_id, reminders_text, room_label,
-                              safe, schedule_reminders, split_args)
-from ess_bot.formatting import date_fr, join_fr, time_fr
+                              changes_lines, clearable, domain_errors, event_card, event_warnings, ex, find_when,
+                              ics_filename, option_keys, organiser_key, parse_moment, parse_time, record_id,
+                              reminders_prefix, reminders_text, room_label, safe, schedule_reminders, shown,
+                              single_link, split_args, tag_option, when_fr)
+from ess_bot.formatting import join_fr
 from ess_bot.framework.command import command, help_text, subcommand
 from ess_bot.framework.context import Context, UserError
 from ess_bot.scheduler import cancel as cancel_jobs
 from ess_bot.services.events import EventChanges, EventView, NewEvent
-from ess_bot.text import closest, fold
+from ess_bot.text import closest
 
 EXAMPLE_ADD = '!evenement ajouter "Inauguration du Pixel" 15/01/2027 18h fin=21h lieu="Le Pixel, Besançon"'
 EXAMPLE_EDIT = '!evenement modifier 3 date=22/01/2027 heure=18h30 lieu="Le Pixel, Besançon"'
+EXAMPLE_TAGS = "!evenement modifier 3 #mois-ess -#atelier"
 EXAMPLE_CANCEL = '!evenement annuler 3 "salle indisponible"'
 EXAMPLE_SHOW = "!evenement voir 3"
-KEYS = {
+KEYS = option_keys("option", {
     "titre": ("title", "nom"),
     "date": ("jour",),
     "heure": ("debut", "début"),
@@ -30,14 +31,19 @@ KEYS = {
     "lien": ("url", "inscription", "link"),
     "public": ("audience", "pour"),
     "organisateur": ("par", "orga", "organisatrice", "partenaire"),
-}
+    "tags": ("mots-cles", "mots-clés", "motscles", "mot-cle", "mot-clé"),
+})
 DETAILS = (
-    "La date s'écrit `15/01/2027` ou `15 janvier 2027` (sans année : la prochaine), l'heure `18h` ou `18h30` "
+    "Le titre s'écrit entre guillemets. La date s'écrit `15/01/2027`, `15 janvier 2027` (sans année : la "
+    "prochaine) ou `jeudi` (le prochain jeudi ; aussi `jeudi prochain`, `demain`), l'heure `18h` ou `18h30` "
     "(ou une plage `18h-21h`). Options : `fin=21h` (2 h après le début par défaut), `lieu=\"…\"`, "
     "`lien=https://…` (inscription), `public=porteurs,partenaires` (porteurs, partenaires, conseillers, "
     "financeurs, élus, tout public), `organisateur=…` (votre structure par défaut ; `réseau` pour tout le "
-    "réseau), des mots-clés `#mois-ess`. L'annonce part dans les salons d'annonces et les salons des partenaires, "
-    "avec un fichier .ics pour l'agenda, puis des rappels quelques jours avant.")
+    "réseau), des mots-clés `#mois-ess`. Pour modifier les mots-clés : `#mot` ajoute, `-#mot` retire, "
+    "`tags=a,b` les remplace tous. Pas de coordonnées personnelles ni de données de santé (RGPD). Un week-end, "
+    "un jour férié ou un doublon (même titre, même heure) sont signalés. L'annonce part dans les salons "
+    "d'annonces et les salons des partenaires, avec un fichier .ics pour l'agenda, puis des rappels quelques "
+    "jours avant.")
 
 
 def svc(ctx: Context):
@@ -53,7 +59,7 @@ async def evenement(ctx: Context, args: list[str]) -> None:
     names = [n for s in ctx.command.subcommands for n in s.names()]
     guess = closest(args[0], names)
     hint = f" Vouliez-vous dire `{ctx.prefix}evenement {guess}` ?" if guess else ""
-    raise UserError(f"Action inconnue : {q(args[0])}.{hint}\n\n" + help_text(ctx.command, ctx.role, ctx.prefix))
+    raise UserError(f"Action inconnue : {shown(args[0])}.{hint}\n\n" + help_text(ctx.command, ctx.role, ctx.prefix))
 
 
 # -- ajouter -------------------------------------------------------------------------------------
@@ -63,14 +69,15 @@ async def evenement(ctx: Context, args: list[str]) -> None:
                   '[#mot-clé]',
             examples=[EXAMPLE_ADD,
                       '!evenement ajouter "Atelier statuts SCIC" 3 février 2027 14h-17h lieu="URSCOP, Dijon" '
-                      'public=porteurs lien=https://urscop.example/atelier #scic'],
+                      'public=porteurs lien=https://urscop.example/atelier #scic',
+                      '!evenement ajouter "Café ESS" jeudi 9h lieu="Le Pixel, Besançon"'],
             aliases=["annoncer", "nouveau", "creer"])
 async def ajouter(ctx: Context, args: list[str]) -> None:
     if not args:
         raise UserError(help_text(ctx.command, ctx.role, ctx.prefix))
     a = split_args(ctx, args, KEYS, EXAMPLE_ADD)
     today = ctx.clock.today()
-    when = find_when(ctx, a.words, today)
+    when = find_when(ctx, a.words, today, a.quoted)
     day, start_t, end_t = when.day, when.start, when.end
     if "date" in a.options:
         day, t = parse_moment(ctx, a.options["date"], today, None, "la date", EXAMPLE_ADD)
@@ -83,36 +90,42 @@ async def ajouter(ctx: Context, args: list[str]) -> None:
     if missing:
         raise UserError(f"Il manque {join_fr(missing)}. Exemple : `{ex(ctx, EXAMPLE_ADD)}`\n"
                         f"(Détails : `{ctx.prefix}aide evenement`.)")
+    if a.untags:
+        raise UserError("Un nouvel événement n'a pas de mot-clé à retirer "
+                        f"({' '.join('-#' + t for t in a.untags)}). "
+                        f"Exemple : `{ex(ctx, EXAMPLE_ADD)} #mois-ess`")
     start = at(ctx.config, day, start_t)
     end = at(ctx.config, day, end_t) if end_t else None
     if "fin" in a.options:
         end = _end(ctx, a.options["fin"], day, EXAMPLE_ADD)
+    tags = tuple(a.tags) + (tag_option(a.options["tags"]) if "tags" in a.options else ())
     new = NewEvent(title=title, start=start, end=end, location=a.options.get("lieu"),
-                   link=_link(ctx, a, EXAMPLE_ADD),
+                   link=single_link(ctx, a, "événement", EXAMPLE_ADD),
                    audience=audience_keys(ctx, a.options["public"], EXAMPLE_ADD) if "public" in a.options else (),
-                   tags=tuple(a.tags),
+                   tags=tags,
                    partner=organiser_key(ctx, a.options["organisateur"], EXAMPLE_ADD)
                    if "organisateur" in a.options else None,
                    rooms=announcement_rooms(ctx.config))
-    _check_tags(ctx, a.tags, EXAMPLE_ADD)
     with domain_errors(ctx, EXAMPLE_ADD):
         view = await svc(ctx).create(ctx.session, ctx.member, new)
     plan = schedule_reminders(ctx, view)
     announce_event(ctx, view, svc(ctx).ics(view), "📅 Nouvel événement :", first=True,
                    footer=f"Événement n°{view.id} — le fichier joint l'ajoute à votre agenda.")
-    ctx.reply(f"✅ Événement n°{view.id} {q(view.title)} enregistré pour le {_when_short(view)}.\n"
-              f"{_where_announced(ctx, view)}\n"
-              f"Rappels prévus : {reminders_text(ctx.config, plan)}.\n"
-              f"Pour le modifier : `{ctx.prefix}evenement modifier {view.id} lieu=\"…\"` ; pour l'annuler : "
-              f"`{ctx.prefix}evenement annuler {view.id} \"raison\"`.")
+    lines = [f"✅ Événement n°{view.id} {shown(view.title)} enregistré : {when_fr(view.start, view.end)}.",
+             _where_announced(ctx, view),
+             f"Rappels prévus : {reminders_text(ctx.config, plan)}.",
+             *await event_warnings(ctx, view),
+             f"Pour le modifier : `{ctx.prefix}evenement modifier {view.id} lieu=\"…\"` ; pour l'annuler : "
+             f"`{ctx.prefix}evenement annuler {view.id} \"raison\"`."]
+    ctx.reply("\n".join(lines))
 
 
 # -- modifier ------------------------------------------------------------------------------------
 
 @subcommand("evenement", "modifier", summary="changer la date, le lieu, le lien… (annonce de la modification)",
             usage="!evenement modifier <n°> [date=…] [heure=…] [fin=…] [lieu=…] [lien=…] [titre=…] "
-                  "[public=…] [#mot-clé]",
-            examples=[EXAMPLE_EDIT, '!evenement modifier 3 titre="Inauguration du tiers-lieu Pixel"'],
+                  "[public=…] [#mot-clé à ajouter] [-#mot-clé à retirer] [tags=a,b (remplace tout)]",
+            examples=[EXAMPLE_EDIT, '!evenement modifier 3 titre="Inauguration du tiers-lieu Pixel"', EXAMPLE_TAGS],
             aliases=["changer", "corriger"])
 async def modifier(ctx: Context, args: list[str]) -> None:
     event_id = record_id(ctx, args, "de l'événement", EXAMPLE_EDIT)
@@ -120,9 +133,9 @@ async def modifier(ctx: Context, args: list[str]) -> None:
     with domain_errors(ctx, EXAMPLE_EDIT):
         before = await svc(ctx).get(ctx.session, event_id)
     today = ctx.clock.today()
-    when = find_when(ctx, a.words, today)
+    when = find_when(ctx, a.words, today, a.quoted)
     if when.rest:
-        raise UserError(f"Je n'ai pas compris {join_fr([q(w) for w in when.rest])}. Les changements s'écrivent "
+        raise UserError(f"Je n'ai pas compris {join_fr([shown(w) for w in when.rest])}. Les changements s'écrivent "
                         f"`champ=valeur`. Exemple : `{ex(ctx, EXAMPLE_EDIT)}`")
     day, start_t, end_t = when.day, when.start, when.end
     if "date" in a.options:
@@ -137,27 +150,30 @@ async def modifier(ctx: Context, args: list[str]) -> None:
     end = at(ctx.config, new_day, end_t) if end_t else None
     if "fin" in a.options:
         end = _end(ctx, a.options["fin"], new_day, EXAMPLE_EDIT)
-    _check_tags(ctx, a.tags, EXAMPLE_EDIT)
     changes = EventChanges(
         title=a.options.get("titre"), start=start, end=end,
-        location=_clearable(a.options.get("lieu")), link=_clearable(_link(ctx, a, EXAMPLE_EDIT)),
-        audience=(() if _clearable(a.options["public"]) == "" else audience_keys(ctx, a.options["public"],
-                                                                                   EXAMPLE_EDIT))
+        location=clearable(a.options.get("lieu")), link=clearable(single_link(ctx, a, "événement", EXAMPLE_EDIT)),
+        audience=(() if clearable(a.options["public"]) == "" else audience_keys(ctx, a.options["public"],
+                                                                                  EXAMPLE_EDIT))
         if "public" in a.options else None,
-        tags=tuple(a.tags) if a.tags else None,
+        tags=tag_option(a.options["tags"]) if "tags" in a.options else None,
+        add_tags=tuple(a.tags), remove_tags=tuple(a.untags),
         partner=organiser_key(ctx, a.options["organisateur"], EXAMPLE_EDIT) if "organisateur" in a.options else None)
     if changes.is_empty():
         raise UserError(f"Que faut-il modifier ? Exemple : `{ex(ctx, EXAMPLE_EDIT)}`")
     with domain_errors(ctx, EXAMPLE_EDIT):
         view, done = await svc(ctx).update(ctx.session, ctx.member, event_id, changes)
-    await cancel_jobs(ctx.session, f"event:{view.id}:reminder:")
+    await cancel_jobs(ctx.session, reminders_prefix(view.id))
     plan = schedule_reminders(ctx, view)
-    announce_event(ctx, view, svc(ctx).ics(view), "✏️ Événement modifié :", extra=changes_lines(done),
+    lines = changes_lines(ctx, done)
+    announce_event(ctx, view, svc(ctx).ics(view), "✏️ Événement modifié :", extra=lines,
                    footer=f"Événement n°{view.id} — le fichier joint met à jour votre agenda.")
-    lines = [f"✅ Événement n°{view.id} modifié :"] + [f"- {safe(line)}" for line in changes_lines(done)]
-    lines += [_where_announced(ctx, view, verb="Modification annoncée"),
+    reply = [f"✅ Événement n°{view.id} modifié :"] + [f"- {safe(line)}" for line in lines]
+    reply += [_where_announced(ctx, view, verb="Modification annoncée"),
               f"Rappels : {reminders_text(ctx.config, plan)}."]
-    ctx.reply("\n".join(lines))
+    if any(c.field in ("when", "title") for c in done):
+        reply += await event_warnings(ctx, view)
+    ctx.reply("\n".join(reply))
 
 
 # -- annuler -------------------------------------------------------------------------------------
@@ -169,11 +185,11 @@ async def annuler(ctx: Context, args: list[str]) -> None:
     reason = " ".join(args[1:]).strip() or None
     with domain_errors(ctx, EXAMPLE_CANCEL):
         view = await svc(ctx).cancel(ctx.session, ctx.member, event_id, reason)
-    await cancel_jobs(ctx.session, f"event:{view.id}:reminder:")
+    await cancel_jobs(ctx.session, reminders_prefix(view.id))
     extra = [f"Raison : {view.cancel_reason}"] if view.cancel_reason else []
     announce_event(ctx, view, svc(ctx).ics(view), "❌ Événement annulé :", extra=extra,
                    footer=f"Événement n°{view.id} — le fichier joint le retire de votre agenda.")
-    ctx.reply(f"✅ Événement n°{view.id} {q(view.title)} annulé ; les rappels ne partiront pas.\n"
+    ctx.reply(f"✅ Événement n°{view.id} {shown(view.title)} annulé ; les rappels ne partiront pas.\n"
               f"{_where_announced(ctx, view, verb='Annulation annoncée')}")
 
 
@@ -189,7 +205,7 @@ async def liste(ctx: Context, args: list[str]) -> None:
     lines = [f"📅 **Événements à venir** ({len(views)})"]
     for v in views:
         where = f" — {safe(v.location)}" if v.location else ""
-        lines.append(f"- n°{v.id} · **{safe(v.title)}** — {_when_short(v)}{where} ({safe(v.organiser)})")
+        lines.append(f"- n°{v.id} · **{safe(v.title)}** — {when_fr(v.start, v.end)}{where} ({safe(v.organiser)})")
     lines.append(f"Détail et fichier agenda : `{ctx.prefix}evenement voir <n°>` ; "
                  f"tout l'agenda : `{ctx.prefix}agenda`.")
     ctx.reply("\n".join(lines))
@@ -215,12 +231,6 @@ async def voir(ctx: Context, args: list[str]) -> None:
 
 # -- helpers -------------------------------------------------------------------------------------
 
-def _when_short(view: EventView) -> str:
-    if view.start.date() == view.end.date():
-        return f"{date_fr(view.start)} de {time_fr(view.start)} à {time_fr(view.end)}"
-    return f"{date_fr(view.start)} à {time_fr(view.start)} (jusqu'au {date_fr(view.end)} à {time_fr(view.end)})"
-
-
 def _where_announced(ctx: Context, view: EventView, verb: str = "Annoncé") -> str:
     if not view.rooms:
         return ("⚠️ Aucun salon d'annonces n'est configuré : l'événement est enregistré mais n'a été annoncé nulle "
@@ -233,7 +243,7 @@ def _where_announced(ctx: Context, view: EventView, verb: str = "Annoncé") -> s
 def _time(ctx: Context, text: str, example: str) -> time:
     t = parse_time(text)
     if t is None:
-        raise UserError(f"Heure illisible : {q(text)}. Exemples : `18h`, `18h30`, `9:15`.\n"
+        raise UserError(f"Heure illisible : {shown(text)}. Exemples : `18h`, `18h30`, `9:15`.\n"
                         f"Exemple : `{ex(ctx, example)}`")
     return t
 
@@ -241,26 +251,5 @@ def _time(ctx: Context, text: str, example: str) -> time:
 def _end(ctx: Context, text: str, day: date, example: str) -> datetime:
     end_day, end_t = parse_moment(ctx, text, ctx.clock.today(), day, "la fin", example)
     if end_t is None:
-        raise UserError(f"Précisez l'heure de fin : {q(text)}. Exemples : `fin=21h`, `fin=\"16/01/2027 12h\"`.")
+        raise UserError(f"Précisez l'heure de fin : {shown(text)}. Exemples : `fin=21h`, `fin=\"16/01/2027 12h\"`.")
     return at(ctx.config, end_day, end_t)
-
-
-def _link(ctx: Context, a, example: str) -> str | None:
-    links = list(a.links) + ([a.options["lien"]] if "lien" in a.options else [])
-    if len(links) > 1:
-        raise UserError(f"Un seul lien par événement (j'en vois {len(links)}). Exemple : `{ex(ctx, example)}`")
-    return links[0] if links else None
-
-
-def _clearable(value: str | None) -> str | None:
-    """``lieu=-`` or ``lieu=aucun`` empties an optional field."""
-    if value is None:
-        return None
-    return "" if fold(value.strip()) in ("-", "aucun", "aucune", "rien") else value
-
-
-def _check_tags(ctx: Context, tags: list[str], example: str) -> None:
-    for t in tags:
-        if not re.fullmatch(r"[\w][\w\-]{0,39}", t):
-            raise UserError(f"Mot-clé invalide : {q('#' + t)} (lettres, chiffres et tirets). Exemple : "
-                            f"`{ex(ctx, example)} #mois-ess`")

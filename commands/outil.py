@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-from commands._events import domain_errors, ex, match_closed, q, record_id, safe, split_args
+from commands._events import (changes_lines, clearable, domain_errors, ex, match_closed, option_keys, record_id, safe,
+                              shown, single_link, split_args, tag_option, tags_fr, tokens_for)
 from ess_bot.formatting import date_fr, join_fr
 from ess_bot.framework.command import command, help_text, subcommand
 from ess_bot.framework.context import Context, UserError
@@ -23,22 +24,28 @@ EXAMPLE_ADD = ('!outil ajouter "Trame de business plan ESS" https://exemple.org/
                'type=trame phase=ante-création')
 EXAMPLE_SEARCH = "!outil business plan"
 EXAMPLE_EDIT = '!outil modifier 3 type=guide phase=émergence #statuts'
+EXAMPLE_TAGS = "!outil modifier 3 #statuts -#scop"
 EXAMPLE_SHOW = "!outil voir 3"
 EXAMPLE_REMOVE = "!outil retirer 3"
-KEYS = {
+KEYS = option_keys("option", {
     "titre": ("title", "nom"),
     "lien": ("url", "link", "adresse"),
     "type": ("genre", "categorie", "catégorie"),
     "phase": ("etape", "étape"),
     "description": ("desc", "descr", "resume", "résumé"),
-}
+    "tags": ("mots-cles", "mots-clés", "motscles", "mot-cle", "mot-clé"),
+})
 RESULTS_SHOWN = 5
 LIST_MAX = 30
 TYPES_TEXT = ", ".join(TOOL_TYPES.labels())
 DETAILS = (f"Types : {TYPES_TEXT} (les premières lettres suffisent). Phases : {', '.join(PHASES.labels())}. "
            "Pour partager un fichier : envoyez-le dans le salon, puis répondez à son message avec "
-           "`!outil ajouter \"Titre\" #mot-clé type=…`. La recherche ignore accents et majuscules et tolère "
-           "les petites fautes ; un seul résultat est envoyé directement.")
+           "`!outil ajouter \"Titre\" #mot-clé type=…` (seuls les fichiers de ce salon-ci peuvent être partagés "
+           "ainsi). "
+           "Pour modifier les mots-clés : `#mot` ajoute, `-#mot` retire, `tags=a,b` les remplace tous. "
+           "Pas de coordonnées personnelles ni de données de santé dans le titre ou la description (RGPD). "
+           "La recherche ignore accents et majuscules et tolère les petites fautes ; un seul résultat est envoyé "
+           "directement.")
 
 
 def svc(ctx: Context):
@@ -57,7 +64,7 @@ def kind_text(tool: ToolView) -> str:
 def tool_line(ctx: Context, tool: ToolView, with_link: bool = True) -> str:
     text = f"n°{tool.id} · **{safe(tool.title)}** ({kind_text(tool)})"
     if tool.tags:
-        text += " " + " ".join(f"#{t}" for t in tool.tags)
+        text += " " + tags_fr(tool.tags)
     if with_link:
         if tool.link:
             text += f" — {tool.link}"
@@ -89,7 +96,7 @@ async def serve(ctx: Context, tool: ToolView, headline: str = "📎") -> None:
     if tool.description:
         lines.append(safe(tool.description))
     if tool.tags:
-        lines.append(" ".join(f"#{t}" for t in tool.tags))
+        lines.append(tags_fr(tool.tags))
     if tool.file:
         lines.append(f"Fichier : {safe(tool.file.name)} (ci-dessous)")
     ctx.reply("\n".join(lines))
@@ -125,14 +132,14 @@ async def _search(ctx: Context, args: list[str]) -> None:
         await serve(ctx, single)
         return
     if not result.hits:
-        ctx.reply(f"Aucun outil ne correspond à {q(query)}. Essayez d'autres mots, ou `{ctx.prefix}outil liste` "
+        ctx.reply(f"Aucun outil ne correspond à {shown(query)}. Essayez d'autres mots, ou `{ctx.prefix}outil liste` "
                   f"pour tout voir. Pour en partager un : `{ex(ctx, EXAMPLE_ADD)}`")
         return
     hits = result.hits[:RESULTS_SHOWN]
     if result.complete:
-        head = f"🔎 {len(result.hits)} outils correspondent à {q(query)}"
+        head = f"🔎 {len(result.hits)} outils correspondent à {shown(query)}"
     else:
-        head = f"🔎 Aucun outil ne contient tous les mots de {q(query)} ; les plus proches"
+        head = f"🔎 Aucun outil ne contient tous les mots de {shown(query)} ; les plus proches"
     lines = [head + (f" (les {RESULTS_SHOWN} premiers)" if len(result.hits) > RESULTS_SHOWN else "") + " :"]
     lines += [f"{i}. {tool_line(ctx, h.tool)}" for i, h in enumerate(hits, 1)]
     lines.append(f"Pour en recevoir un : `{ctx.prefix}outil voir <n°>`, par exemple "
@@ -148,19 +155,21 @@ async def _search(ctx: Context, args: list[str]) -> None:
             aliases=["partager", "nouveau", "proposer"])
 async def ajouter(ctx: Context, args: list[str]) -> None:
     a = split_args(ctx, args, KEYS, EXAMPLE_ADD)
-    links = a.links + ([a.options["lien"]] if "lien" in a.options else [])
-    if len(links) > 1:
-        raise UserError(f"Un seul lien par outil (j'en vois {len(links)}). Exemple : `{ex(ctx, EXAMPLE_ADD)}`")
+    link = single_link(ctx, a, "outil", EXAMPLE_ADD)
+    if a.untags:
+        raise UserError(f"Un nouvel outil n'a pas de mot-clé à retirer ({' '.join('-#' + t for t in a.untags)}). "
+                        f"Exemple : `{ex(ctx, EXAMPLE_ADD)}`")
     file = None
     if ctx.event.reply_to:
-        file = await svc(ctx).room_file(ctx.session, ctx.event.reply_to)
-        if file is None and not links:
-            raise UserError("Je ne retrouve pas le fichier auquel vous répondez : je ne connais que les fichiers "
-                            "envoyés par des membres du réseau depuis que je suis dans le salon, et depuis moins de "
-                            "six mois. Envoyez le fichier "
-                            "ici, puis répondez à son message avec `" + ex(ctx, '!outil ajouter "Titre" #mot-clé')
-                            + "` — ou donnez un lien : `" + ex(ctx, EXAMPLE_ADD) + "`")
-    if not links and file is None:
+        file = await svc(ctx).room_file(ctx.session, ctx.event.reply_to, ctx.event.room_id)
+        if file is None and not link:
+            raise UserError("Je ne retrouve pas le fichier auquel vous répondez dans ce salon : je ne connais que "
+                            "les fichiers envoyés ici par des membres du réseau, depuis que je suis dans le salon et "
+                            "depuis moins de six mois (un fichier d'un autre salon ne peut pas être repartagé d'ici). "
+                            "Envoyez le fichier ici, puis répondez à son message avec `"
+                            + ex(ctx, '!outil ajouter "Titre" #mot-clé') + "` — ou donnez un lien : `"
+                            + ex(ctx, EXAMPLE_ADD) + "`")
+    if not link and file is None:
         raise UserError("Il faut un lien (https://…) ou répondre au message d'un fichier envoyé dans le salon.\n"
                         f"Exemple : `{ex(ctx, EXAMPLE_ADD)}`")
     title = a.options.get("titre") or " ".join(a.words)
@@ -170,16 +179,17 @@ async def ajouter(ctx: Context, args: list[str]) -> None:
         raise UserError(f"Il manque le titre de l'outil (entre guillemets). Exemple : `{ex(ctx, EXAMPLE_ADD)}`")
     tool_type = match_closed(ctx, a.options["type"], TOOL_TYPES, EXAMPLE_ADD) if "type" in a.options else "autre"
     phase = match_closed(ctx, a.options["phase"], PHASES, EXAMPLE_ADD) if "phase" in a.options else None
-    new = NewTool(title=title, link=links[0] if links else None, file=file, tags=tuple(a.tags), type=tool_type,
-                  phase=phase, description=a.options.get("description"))
+    tags = tuple(a.tags) + (tag_option(a.options["tags"]) if "tags" in a.options else ())
+    new = NewTool(title=title, link=link, file=file, tags=tags, type=tool_type, phase=phase,
+                  description=a.options.get("description"))
     with domain_errors(ctx, EXAMPLE_ADD):
         view = await svc(ctx).add(ctx.session, ctx.member, new)
     first = re.split(r"\s+", view.title)[0]
     what = "fichier" if view.file and not view.link else ("lien et fichier" if view.file else "lien")
-    text = (f"✅ Merci ! Outil n°{view.id} {q(view.title)} partagé ({kind_text(view)}, {what}) au nom de "
+    text = (f"✅ Merci ! Outil n°{view.id} {shown(view.title)} partagé ({kind_text(view)}, {what}) au nom de "
             f"{safe(partner_name(ctx, view.partner))}.")
     if view.tags:
-        text += " Mots-clés : " + " ".join(f"#{t}" for t in view.tags) + "."
+        text += " Mots-clés : " + tags_fr(view.tags) + "."
     if view.type == "autre" and "type" not in a.options:
         text += f"\nAstuce : précisez son type ({TYPES_TEXT}) avec `{ctx.prefix}outil modifier {view.id} type=trame`."
     text += (f"\nOn le retrouve avec `{ctx.prefix}outil {first}` ; pour le corriger : "
@@ -196,16 +206,17 @@ async def ajouter(ctx: Context, args: list[str]) -> None:
 async def liste(ctx: Context, args: list[str]) -> None:
     example = "!outil liste #scop"
     title = "Outils partagés du réseau"
-    if not args:
+    tokens = tokens_for(ctx, args)
+    if not args or not " ".join(args).strip():
         tools = await svc(ctx).all(ctx.session)
-    elif args[0].startswith("#"):
+    elif args[0].startswith("#") and not tokens[0].quoted:
         tag = args[0].lstrip("#")
         tools = await svc(ctx).filtered(ctx.session, tag=tag)
         title = f"Outils avec le mot-clé #{safe(tag)}"
         if not tools:
             known = await svc(ctx).known_tags(ctx.session)
-            hint = (" Mots-clés utilisés : " + " ".join(f"#{t}" for t in known[:30]) + ".") if known else ""
-            ctx.reply(f"Aucun outil avec le mot-clé {q('#' + tag)}.{hint}")
+            hint = (" Mots-clés utilisés : " + tags_fr(known[:30]) + ".") if known else ""
+            ctx.reply(f"Aucun outil avec le mot-clé {shown('#' + tag)}.{hint}")
             return
     else:
         text = " ".join(args)
@@ -214,7 +225,8 @@ async def liste(ctx: Context, args: list[str]) -> None:
         except ChoiceError as exc:
             raise UserError(exc.message) from None
         if found is None:
-            raise UserError(f"Je ne reconnais ni un type ni une phase dans {q(text)}. Types : {TYPES_TEXT}. Phases : "
+            raise UserError(f"Je ne reconnais ni un type ni une phase dans {shown(text)}. Types : {TYPES_TEXT}. "
+                            "Phases : "
                             f"{', '.join(PHASES.labels())}. Pour un mot-clé, mettez un # : `{ex(ctx, example)}`")
         field_name, choice = found
         tools = await svc(ctx).filtered(ctx.session, **{field_name: choice.key})
@@ -258,35 +270,37 @@ async def populaires(ctx: Context, args: list[str]) -> None:
 
 @subcommand("outil", "modifier", summary="corriger un outil (structure qui l'a partagé, ou coordination)",
             usage="!outil modifier <n°> [titre=…] [lien=…] [type=…] [phase=…] [description=…] "
-                  "[#mot-clé …]",
-            examples=[EXAMPLE_EDIT, '!outil modifier 3 titre="Trame de prévisionnel ESS" lien=https://exemple.org/v2'],
+                  "[#mot-clé à ajouter] [-#mot-clé à retirer] [tags=a,b (remplace tous les mots-clés)]",
+            examples=[EXAMPLE_EDIT, EXAMPLE_TAGS,
+                      '!outil modifier 3 titre="Trame de prévisionnel ESS" lien=https://exemple.org/v2',
+                      "!outil modifier 3 tags=businessplan,scic"],
             aliases=["corriger", "changer"])
 async def modifier(ctx: Context, args: list[str]) -> None:
     tool_id = record_id(ctx, args, "de l'outil", EXAMPLE_EDIT)
     a = split_args(ctx, args[1:], KEYS, EXAMPLE_EDIT)
     if a.words:
-        raise UserError(f"Je n'ai pas compris {join_fr([q(w) for w in a.words])} : les changements s'écrivent "
-                        f"`champ=valeur`. Exemple : `{ex(ctx, EXAMPLE_EDIT)}`")
-    links = a.links + ([a.options["lien"]] if "lien" in a.options else [])
-    if len(links) > 1:
-        raise UserError(f"Un seul lien par outil (j'en vois {len(links)}). Exemple : `{ex(ctx, EXAMPLE_EDIT)}`")
+        raise UserError(f"Je n'ai pas compris {join_fr([shown(w) for w in a.words])} : les changements s'écrivent "
+                        f"`champ=valeur`, `#mot-clé` (ajouter) ou `-#mot-clé` (retirer). "
+                        f"Exemple : `{ex(ctx, EXAMPLE_EDIT)}`")
+    link = single_link(ctx, a, "outil", EXAMPLE_EDIT)
     changes = ToolChanges(
         title=a.options.get("titre"),
-        link=_clearable(links[0]) if links else None,
+        link=clearable(link),
         type=match_closed(ctx, a.options["type"], TOOL_TYPES, EXAMPLE_EDIT) if "type" in a.options else None,
-        phase=(CLEAR if _clearable(a.options["phase"]) == CLEAR
+        phase=(CLEAR if clearable(a.options["phase"]) == CLEAR
                else match_closed(ctx, a.options["phase"], PHASES, EXAMPLE_EDIT)) if "phase" in a.options else None,
-        description=_clearable(a.options.get("description")),
-        tags=tuple(a.tags) if a.tags else None)
+        description=clearable(a.options.get("description")),
+        tags=tag_option(a.options["tags"]) if "tags" in a.options else None,
+        add_tags=tuple(a.tags), remove_tags=tuple(a.untags))
     if changes.is_empty():
         raise UserError(f"Que faut-il modifier ? Exemple : `{ex(ctx, EXAMPLE_EDIT)}`")
-    with domain_errors(ctx, EXAMPLE_EDIT):
+    with domain_errors(ctx, EXAMPLE_TAGS if (a.tags or a.untags or "tags" in a.options) else EXAMPLE_EDIT):
         view, done = await svc(ctx).update(ctx.session, ctx.member, tool_id, changes)
     if not done:
         ctx.reply(f"Rien n'a changé : l'outil n°{view.id} avait déjà ces valeurs.")
         return
-    ctx.reply(f"✅ Outil n°{view.id} {q(view.title)} modifié :\n"
-              + "\n".join(f"- {c.field.capitalize()} : {safe(c.old)} → {safe(c.new)}" for c in done))
+    ctx.reply(f"✅ Outil n°{view.id} {shown(view.title)} modifié :\n"
+              + "\n".join(f"- {safe(line)}" for line in changes_lines(ctx, done)))
 
 
 @subcommand("outil", "retirer", summary="retirer un outil (structure qui l'a partagé, ou coordination)",
@@ -295,13 +309,7 @@ async def retirer(ctx: Context, args: list[str]) -> None:
     tool_id = record_id(ctx, args, "de l'outil", EXAMPLE_REMOVE)
     with domain_errors(ctx, EXAMPLE_REMOVE):
         view = await svc(ctx).remove(ctx.session, ctx.member, tool_id)
-    ctx.reply(f"🗑️ Outil n°{view.id} {q(view.title)} retiré : il n'apparaît plus dans les recherches.")
-
-
-def _clearable(value: str | None) -> str | None:
-    if value is None:
-        return None
-    return CLEAR if value.strip().lower() in ("-", "aucun", "aucune", "rien") else value
+    ctx.reply(f"🗑️ Outil n°{view.id} {shown(view.title)} retiré : il n'apparaît plus dans les recherches.")
 
 
 # -- files seen in rooms -------------------------------------------------------------------------

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from commands._events import q, safe
+from commands._events import safe, shown
 from ess_bot.formatting import WEEKDAYS_FR, date_fr, join_fr, time_fr
 from ess_bot.framework.command import command
 from ess_bot.framework.context import Context, UserError
-from ess_bot.services.permanences import PermanenceView
+from ess_bot.services.permanences import AreaMatch, PermanenceView
+from ess_bot.vocabulary import DEPARTMENT_NAMES
+
+EXAMPLES = ["!permanence", "!permanence Besançon", "!permanence lons", "!permanence 25", "!permanence 90000"]
 
 
 def hours_fr(slots: tuple[tuple[time, time], ...]) -> str:
@@ -32,7 +35,7 @@ def next_fr(view: PermanenceView, today: date) -> str:
     text = f"Prochaine : **{date_fr(day)}**" + (f" ({when})" if when else "")
     if view.next.skipped:
         feries = join_fr([f"le {date_fr(d)} ({name})" for d, name in view.next.skipped])
-        text += f" — pas de permanence {feries}, jour férié"
+        text += f" — pas de permanence {feries}, " + ("jours fériés" if len(view.next.skipped) > 1 else "jour férié")
     return text
 
 
@@ -44,11 +47,43 @@ def permanence_lines(view: PermanenceView, today: date) -> list[str]:
     return lines
 
 
+def department_fr(code: str) -> str:
+    """``25`` → ``le département 25 (Doubs)``."""
+    name = DEPARTMENT_NAMES.get(code)
+    return f"le département {code}" + (f" ({name})" if name else "")
+
+
+def render_views(title: str, views, today: date, by_town: bool) -> list[str]:
+    lines = [title]
+    current = None
+    for view in views:
+        if by_town and view.town != current:
+            lines.append(f"\n**{safe(view.town)}**")
+            current = view.town
+        lines += permanence_lines(view, today)
+    return lines
+
+
+def area_reply(ctx: Context, area: AreaMatch, towns: list[str], today: date) -> str:
+    where = f"au code postal {area.postcode}" if area.postcode else f"dans {department_fr(area.department)}"
+    if area.views and area.exact:
+        return "\n".join(render_views(f"📍 **Permanences {where}**", area.views, today, by_town=True))
+    if area.views:
+        lines = render_views(f"📍 Aucune permanence {where} ; dans {department_fr(area.department)} :",
+                             area.views, today, by_town=True)
+        return "\n".join(lines)
+    return (f"Aucune permanence {where}"
+            + (f" ni dans {department_fr(area.department)}" if area.postcode else "")
+            + f". Villes connues : {join_fr(towns)}. Exemple : `{ctx.prefix}permanence {towns[0]}`, ou "
+            f"`{ctx.prefix}permanence` pour toutes.")
+
+
 @command("permanence", group="Agenda et événements", summary="les permanences d'accueil des partenaires",
-         usage="!permanence [ville]", examples=["!permanence", "!permanence Besançon", "!permanence lons"],
+         usage="!permanence [ville | département | code postal]", examples=EXAMPLES,
          aliases=["permanences", "perm"],
-         details="Avec une ville (les premières lettres suffisent, accents facultatifs) : l'adresse, les horaires "
-                 "et la date de la prochaine permanence, jours fériés exclus. Sans ville : toutes, par ville.")
+         details="Avec une ville (les premières lettres suffisent, accents facultatifs), un département (`25`) ou "
+                 "un code postal (`25300`) : l'adresse, les horaires et la date de la prochaine permanence, jours "
+                 "fériés exclus. Sans rien : toutes, par ville.")
 async def permanence(ctx: Context, args: list[str]) -> None:
     service = ctx.services.permanences
     today = ctx.clock.today()
@@ -56,28 +91,23 @@ async def permanence(ctx: Context, args: list[str]) -> None:
     if not towns:
         ctx.reply("Aucune permanence n'est renseignée pour l'instant (section `[[permanences]]` de la configuration).")
         return
-    if not args:
-        lines = ["📍 **Permanences du réseau**"]
-        current = None
-        for view in service.all():
-            if view.town != current:
-                lines.append(f"\n**{safe(view.town)}**")
-                current = view.town
-            lines += permanence_lines(view, today)
-        lines.append(f"\nPour une ville : `{ctx.prefix}permanence {towns[0]}`.")
+    text = " ".join(args).strip()
+    if not text:
+        lines = render_views("📍 **Permanences du réseau**", service.all(), today, by_town=True)
+        lines.append(f"\nPour une ville : `{ctx.prefix}permanence {towns[0]}` ; pour un département : "
+                     f"`{ctx.prefix}permanence 25`.")
         ctx.reply("\n".join(lines))
         return
-    text = " ".join(args)
+    if service.is_area(text):
+        ctx.reply(area_reply(ctx, service.find_area(text), towns, today))
+        return
     match = service.find_town(text)
-    known = join_fr(towns)
     if match.candidates:
-        raise UserError(f"Plusieurs villes correspondent à {q(text)} : {join_fr(list(match.candidates), 'ou')}. "
+        raise UserError(f"Plusieurs villes correspondent à {shown(text)} : {join_fr(list(match.candidates), 'ou')}. "
                         f"Précisez, par exemple : `{ctx.prefix}permanence {match.candidates[0]}`.")
     if match.town is None:
-        raise UserError(f"Je ne connais pas de permanence à {q(text)}. Villes connues : {known}. "
-                        f"Exemple : `{ctx.prefix}permanence {towns[0]}`.")
+        raise UserError(f"Je ne connais pas de permanence à {shown(text)}. Villes connues : {join_fr(towns)}. "
+                        f"Exemple : `{ctx.prefix}permanence {towns[0]}`, ou un département : "
+                        f"`{ctx.prefix}permanence 25`.")
     views = service.for_town(match.town)
-    lines = [f"📍 **Permanences à {safe(match.town)}**"]
-    for view in views:
-        lines += permanence_lines(view, today)
-    ctx.reply("\n".join(lines))
+    ctx.reply("\n".join(render_views(f"📍 **Permanences à {safe(match.town)}**", views, today, by_town=False)))

@@ -4,24 +4,30 @@ Each event has a stable iCalendar UID (``event-<id>@ess-bot``) and a SEQUENCE th
 change, so that calendar applications update or cancel the copy they imported. The service also plans
 the reminders (J-N) and is a :class:`~ess_bot.services.agenda.CalendarSource`.
 
-Failures raise :class:`EventError` subclasses whose ``message`` is French.
+Failures raise :class:`EventError` subclasses whose ``message`` is French. Changes are returned as raw
+values (:class:`~ess_bot.services.tools.Change`); the chat layer words them. The announcement's .ics is
+built from the same :meth:`AgendaEntry.calendar_item` as the calendar feed, so both carry the same VEVENT.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ess_bot.calendar_fr import DayInfo, FrenchCalendar
 from ess_bot.clock import Clock
 from ess_bot.config import Config, Member, role_allows
 from ess_bot.formatting import date_fr, time_fr
 from ess_bot.ics import CalendarItem, build_calendar, make_uid
 from ess_bot.services.agenda import AgendaEntry
+from ess_bot.services.tools import Change, check_link, check_private, merge_tags, tag_key
+from ess_bot.storage.models import ScheduledJob
 from ess_bot.storage.tools_events import NetworkEvent
+from ess_bot.text import fold
 from ess_bot.vocabulary import Choice, ChoiceList
 
 AUDIENCES = ChoiceList("public", (
@@ -41,7 +47,7 @@ REMINDER_HOUR = time(9, 0)  # reminders are sent at 9:00 on day J-N
 TITLE_MAX = 120
 PLACE_MAX = 300
 REASON_MAX = 300
-_LINK = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.I)
+REMINDER_KEY = "event:{id}:reminder:"  # prefix of the keys of an event's reminder jobs
 
 
 class EventError(Exception):
@@ -77,7 +83,9 @@ class NewEvent:
 
 @dataclass(frozen=True)
 class EventChanges:
-    """None leaves a field unchanged; an empty string clears location/link; () clears tags/audience."""
+    """None leaves a field unchanged; an empty string clears location/link; () clears tags/audience.
+
+    Tags: ``tags`` (not None) replaces them all, then ``add_tags`` are added and ``remove_tags`` removed."""
 
     title: str | None = None
     start: datetime | None = None        # the end moves with it unless ``end`` is given
@@ -87,10 +95,12 @@ class EventChanges:
     audience: tuple[str, ...] | None = None
     tags: tuple[str, ...] | None = None
     partner: str | None = None
+    add_tags: tuple[str, ...] = ()
+    remove_tags: tuple[str, ...] = ()
 
     def is_empty(self) -> bool:
-        return all(v is None for v in (self.title, self.start, self.end, self.location, self.link, self.audience,
-                                       self.tags, self.partner))
+        return (all(v is None for v in (self.title, self.start, self.end, self.location, self.link, self.audience,
+                                        self.tags, self.partner)) and not self.add_tags and not self.remove_tags)
 
 
 @dataclass(frozen=True)
@@ -120,20 +130,6 @@ class EventView:
         return [AUDIENCES.label(a) for a in self.audience]
 
 
-@dataclass(frozen=True)
-class Change:
-    field: str
-    old: str
-    new: str
-
-
-def when_fr(start: datetime, end: datetime) -> str:
-    """``vendredi 15 janvier 2027, de 18 h à 21 h`` or ``du … à 18 h au … à 12 h``."""
-    if start.date() == end.date():
-        return f"{date_fr(start)}, de {time_fr(start)} à {time_fr(end)}"
-    return f"du {date_fr(start)} à {time_fr(start)} au {date_fr(end)} à {time_fr(end)}"
-
-
 def reminder_times(start: datetime, days: tuple[int, ...], now: datetime) -> list[tuple[int, datetime]]:
     """(N, when) for each J-N reminder still ahead of ``now``: 9:00 on day J-N (in the start's timezone),
     or one hour before the start when that is earlier than 9:00 on the day itself."""
@@ -147,17 +143,11 @@ def reminder_times(start: datetime, days: tuple[int, ...], now: datetime) -> lis
     return out
 
 
-def check_link(link: str) -> str:
-    link = link.strip().strip("<>")
-    if not _LINK.match(link) or len(link) > 1000:
-        raise Invalid(f"Lien invalide : « {link} ». Donnez une adresse complète commençant par https://.")
-    return link
-
-
 class EventService:
     def __init__(self, config: Config, clock: Clock):
         self.config = config
         self.clock = clock
+        self.calendar = FrenchCalendar()
 
     # -- writing ---------------------------------------------------------------------------------
     async def create(self, session: AsyncSession, actor: Member, new: NewEvent) -> EventView:
@@ -170,9 +160,11 @@ class EventService:
         self._check_times(start, end, self.clock.now())
         now = self.clock.now()
         row = NetworkEvent(title=title, start_at=start, end_at=end, location=self._place(new.location),
-                           link=check_link(new.link) if new.link else None, audience=self._audience(new.audience),
-                           tags=list(new.tags), partner=partner, rooms=list(dict.fromkeys(new.rooms)), sequence=0,
-                           cancelled=False, created_by=actor.user_id, created_at=now)
+                           link=check_link(new.link, Invalid) if new.link else None,
+                           audience=self._audience(new.audience),
+                           tags=list(merge_tags((), add=new.tags, error=Invalid)), partner=partner,
+                           rooms=list(dict.fromkeys(new.rooms)), sequence=0, cancelled=False,
+                           created_by=actor.user_id, created_at=now)
         session.add(row)
         await session.flush()
         return self._view(row)
@@ -189,38 +181,40 @@ class EventService:
         if changes.title is not None:
             title = self._title(changes.title)
             if title != row.title:
-                done.append(Change("titre", row.title, title))
+                done.append(Change("title", row.title, title))
                 row.title = title
         start = changes.start or before.start
         end = changes.end or (start + (before.end - before.start) if changes.start else before.end)
         if (start, end) != (before.start, before.end):
             self._check_times(start, end, self.clock.now())
-            done.append(Change("date", when_fr(before.start, before.end), when_fr(start, end)))
+            tz = self.clock.tz
+            done.append(Change("when", (before.start, before.end), (start.astimezone(tz), end.astimezone(tz))))
             row.start_at, row.end_at = start, end
         if changes.location is not None:
             place = self._place(changes.location)
             if place != row.location:
-                done.append(Change("lieu", row.location or "non précisé", place or "non précisé"))
+                done.append(Change("location", row.location, place))
                 row.location = place
         if changes.link is not None:
-            link = check_link(changes.link) if changes.link else None
+            link = check_link(changes.link, Invalid) if changes.link else None
             if link != row.link:
-                done.append(Change("lien", row.link or "aucun", link or "aucun"))
+                done.append(Change("link", row.link, link))
                 row.link = link
         if changes.audience is not None:
             audience = self._audience(changes.audience)
             if audience != list(row.audience or []):
-                done.append(Change("public", ", ".join(before.audience_labels) or "non précisé",
-                                   ", ".join(AUDIENCES.label(a) for a in audience) or "non précisé"))
+                done.append(Change("audience", before.audience, tuple(audience)))
                 row.audience = audience
-        if changes.tags is not None and list(changes.tags) != list(row.tags or []):
-            done.append(Change("mots-clés", " ".join(f"#{t}" for t in row.tags or []) or "aucun",
-                               " ".join(f"#{t}" for t in changes.tags) or "aucun"))
-            row.tags = list(changes.tags)
+        if changes.tags is not None or changes.add_tags or changes.remove_tags:
+            tags = merge_tags(before.tags, replace=changes.tags, add=changes.add_tags, remove=changes.remove_tags,
+                              error=Invalid)
+            if {tag_key(t) for t in tags} != {tag_key(t) for t in before.tags}:
+                done.append(Change("tags", before.tags, tags))
+                row.tags = list(tags)
         if changes.partner is not None and changes.partner != row.partner:
             self._check_partner(changes.partner)
             self._check_may_manage(actor, changes.partner, None)
-            done.append(Change("organisateur", self.organiser_name(row.partner), self.organiser_name(changes.partner)))
+            done.append(Change("organiser", row.partner, changes.partner))
             row.partner = changes.partner
         if not done:
             raise Invalid("Ces valeurs sont déjà celles de l'événement : rien n'a changé.")
@@ -236,6 +230,7 @@ class EventService:
         reason = re.sub(r"\s+", " ", reason or "").strip() or None
         if reason and len(reason) > REASON_MAX:
             raise Invalid(f"Raison trop longue ({len(reason)} caractères) : {REASON_MAX} au plus.")
+        check_private(reason, "la raison", Invalid)
         row.cancelled, row.cancel_reason = True, reason
         row.sequence = (row.sequence or 0) + 1
         row.updated_at, row.updated_by = self.clock.now(), actor.user_id
@@ -269,19 +264,11 @@ class EventService:
         return AgendaEntry(kind="evenement", ident=view.id, title=view.title, start=view.start, end=view.end,
                            location=view.location or "", url=view.link or "", organiser=view.organiser,
                            audience=", ".join(view.audience_labels), cancelled=view.cancelled,
-                           sequence=view.sequence, uid=view.uid)
+                           sequence=view.sequence, uid=view.uid, categories=tuple(view.tags))
 
     def calendar_item(self, view: EventView) -> CalendarItem:
-        lines = [f"Organisé par {view.organiser}."]
-        if view.audience:
-            lines.append("Public : " + ", ".join(view.audience_labels) + ".")
-        if view.link:
-            lines.append(f"Inscription et informations : {view.link}")
-        if view.cancelled:
-            lines.insert(0, "ANNULÉ" + (f" : {view.cancel_reason}" if view.cancel_reason else "") + ".")
-        return CalendarItem(uid=view.uid, title=view.title, start=view.start, end=view.end,
-                            location=view.location or "", description="\n".join(lines), url=view.link or "",
-                            sequence=view.sequence, cancelled=view.cancelled, categories=tuple(view.tags))
+        """The event's VEVENT: exactly the calendar feed's (same builder, :meth:`AgendaEntry.calendar_item`)."""
+        return self.agenda_entry(view).calendar_item()
 
     def ics(self, view: EventView) -> bytes:
         """The .ics file sent with an announcement, update or cancellation (METHOD:PUBLISH)."""
@@ -289,6 +276,29 @@ class EventService:
 
     def reminders(self, view: EventView) -> list[tuple[int, datetime]]:
         return reminder_times(view.start, self.config.events.reminder_days, self.clock.now())
+
+    async def reminder_superseded(self, session: AsyncSession, event_id: int, days: int, job_id: int,
+                                  now: datetime) -> bool:
+        """Whether a pending reminder of the same event closer to it (J-1 for a J-7) is due too: a
+        missed J-7 is pointless when J-1 goes out at the same time."""
+        jobs = (await session.scalars(select(ScheduledJob).where(ScheduledJob.status == "pending")
+                                      .where(ScheduledJob.key.startswith(REMINDER_KEY.format(id=event_id)))
+                                      .where(ScheduledJob.run_at <= now)
+                                      .where(ScheduledJob.id != job_id))).all()
+        return any(int((j.payload or {}).get("days", 0)) < days for j in jobs)
+
+    # -- checks that warn without refusing -------------------------------------------------------
+    def day_info(self, day: date) -> DayInfo:
+        """What the French calendar says of ``day`` (weekend, public holiday…), for warnings."""
+        return self.calendar.info(day)
+
+    async def same_title_and_start(self, session: AsyncSession, view: EventView) -> list[EventView]:
+        """Other events (not cancelled) with the same title (accents and case ignored) and start."""
+        rows = (await session.scalars(select(NetworkEvent).where(NetworkEvent.start_at == view.start)
+                                      .where(NetworkEvent.cancelled.is_(False)).where(NetworkEvent.id != view.id)
+                                      .order_by(NetworkEvent.id))).all()
+        key = " ".join(fold(view.title).split())
+        return [self._view(r) for r in rows if " ".join(fold(r.title).split()) == key]
 
     def organiser_name(self, partner: str) -> str:
         if partner == NETWORK:
@@ -357,6 +367,7 @@ class EventService:
             raise Invalid("Il manque le titre de l'événement.")
         if len(title) > TITLE_MAX:
             raise Invalid(f"Titre trop long ({len(title)} caractères) : {TITLE_MAX} au plus.")
+        check_private(title, "le titre", Invalid)
         return title
 
     @staticmethod
@@ -364,6 +375,7 @@ class EventService:
         place = re.sub(r"\s+", " ", place or "").strip()
         if len(place) > PLACE_MAX:
             raise Invalid(f"Lieu trop long ({len(place)} caractères) : {PLACE_MAX} au plus.")
+        check_private(place, "le lieu", Invalid)
         return place or None
 
     @staticmethod

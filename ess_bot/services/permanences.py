@@ -1,7 +1,9 @@
 """The partners' drop-in hours (``[[permanences]]`` of the configuration) and their next dates.
 
-A permanence does not take place on a French public holiday; today counts while it has not ended.
-Towns are looked up accent- and case-insensitively, by prefix (``lons``) or with a small typo.
+A permanence does not take place on a French public holiday (:mod:`ess_bot.calendar_fr`); today counts
+while it has not ended. Towns are looked up accent- and case-insensitively, by prefix (``lons``) or with a
+small typo; a département (``25``) or a postcode (``25300``) gives the permanences in it (the postcode is
+read from the address).
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-import holidays
-
+from ess_bot.calendar_fr import FrenchCalendar
 from ess_bot.clock import Clock
 from ess_bot.config import WEEKDAYS, Config, Permanence
 from ess_bot.text import fold
 
 LOOKAHEAD_DAYS = 120  # no weekly permanence is interrupted this long by holidays
+_POSTCODE = re.compile(r"(?<!\d)(\d{5})(?!\d)")
+_DEPARTMENT = re.compile(r"^(?:\d{2}|2[ab]|97\d)$")
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,37 @@ class PermanenceView:
     slots: tuple[tuple[time, time], ...]
     weekdays: tuple[int, ...]        # 0 = Monday
     next: NextDate | None
+    postcode: str | None = None      # read from the address
+    department: str | None = None    # "25", "2A", "974"
+
+
+def postcode_of(address: str) -> str | None:
+    """The last five-digit number of an address (``…, 90000 Belfort`` → ``90000``), or None."""
+    found = _POSTCODE.findall(address or "")
+    return found[-1] if found else None
+
+
+def department_of(postcode: str | None) -> str | None:
+    """``25300`` → ``25``; Corsica ``20000``–``20199`` → ``2A``, ``20200`` and above → ``2B``; overseas
+    ``97411`` → ``974``."""
+    if not postcode:
+        return None
+    if postcode.startswith("97") or postcode.startswith("98"):
+        return postcode[:3]
+    if postcode.startswith("20"):
+        return "2A" if int(postcode) < 20200 else "2B"
+    return postcode[:2]
+
+
+@dataclass(frozen=True)
+class AreaMatch:
+    """The permanences of a département or a postcode. For a postcode with none, those of its
+    département (``exact`` False)."""
+
+    department: str
+    postcode: str | None = None
+    views: tuple[PermanenceView, ...] = ()
+    exact: bool = True
 
 
 @dataclass(frozen=True)
@@ -54,6 +88,7 @@ class PermanenceService:
     def __init__(self, config: Config, clock: Clock):
         self.config = config
         self.clock = clock
+        self.calendar = FrenchCalendar()
 
     def towns(self) -> list[str]:
         seen: dict[str, str] = {}
@@ -78,6 +113,25 @@ class PermanenceService:
         near = difflib.get_close_matches(key, list(by_key), n=1, cutoff=0.75)
         return TownMatch(by_key[near[0]] if near else None)
 
+    @staticmethod
+    def is_area(text: str) -> bool:
+        """Whether ``text`` is a département (``25``, ``2A``, ``974``) or a postcode (``25300``)."""
+        key = fold(text.strip())
+        return bool(_DEPARTMENT.match(key) or re.fullmatch(r"\d{5}", key))
+
+    def find_area(self, text: str, now: datetime | None = None) -> AreaMatch:
+        """``25`` → the permanences in the Doubs; ``90000`` → those at that postcode, or else in its
+        département. ``text`` must satisfy :meth:`is_area`."""
+        key = fold(text.strip()).upper()
+        views = self.all(now)
+        if len(key) == 5:
+            department = department_of(key) or key[:2]
+            exact = tuple(v for v in views if v.postcode == key)
+            if exact:
+                return AreaMatch(department, key, exact)
+            return AreaMatch(department, key, tuple(v for v in views if v.department == department), exact=False)
+        return AreaMatch(key, None, tuple(v for v in views if v.department == key))
+
     def next_date(self, permanence: Permanence, now: datetime | None = None) -> NextDate | None:
         return self._next_for_weekdays((WEEKDAYS.index(permanence.weekday),), permanence.slots,
                                        now or self.clock.now())
@@ -97,10 +151,12 @@ class PermanenceService:
             first = perms[0]
             weekdays = tuple(sorted({WEEKDAYS.index(p.weekday) for p in perms}))
             partner = self.config.partner(first.partner)
+            postcode = postcode_of(first.address)
             views.append(PermanenceView(town=first.town, partner=first.partner,
                                         partner_name=partner.name if partner else first.partner,
                                         address=first.address, hours=first.hours, slots=first.slots,
-                                        weekdays=weekdays, next=self._next_for_weekdays(weekdays, first.slots, now)))
+                                        weekdays=weekdays, next=self._next_for_weekdays(weekdays, first.slots, now),
+                                        postcode=postcode, department=department_of(postcode)))
         far = date.max
         return sorted(views, key=lambda v: (fold(v.town), v.next.day if v.next else far, v.partner_name))
 
@@ -109,7 +165,6 @@ class PermanenceService:
         local = now.astimezone(self.clock.tz)
         today = local.date()
         closing = max((end for _, end in slots), default=time(23, 59))
-        feries = holidays.country_holidays("FR", years=range(today.year, today.year + 2), language="fr")
         skipped: list[tuple[date, str]] = []
         for offset in range(LOOKAHEAD_DAYS):
             day = today + timedelta(days=offset)
@@ -117,9 +172,9 @@ class PermanenceService:
                 continue
             if offset == 0 and local.time() >= closing:
                 continue  # today's has already ended
-            name = feries.get(day)
+            name = self.calendar.public_holiday(day)
             if name:
-                skipped.append((day, str(name)))
+                skipped.append((day, name))
                 continue
             return NextDate(day, tuple(skipped))
         return None

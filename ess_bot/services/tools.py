@@ -5,7 +5,10 @@ without uploading it twice), or both. Search is accent-, case- and typo-tolerant
 title > tags > type > description, and exact > prefix > approximate within a field.
 
 Failures raise :class:`ToolError` subclasses whose ``message`` is French (no command syntax: the
-chat layer adds examples).
+chat layer adds examples). Changes are returned as raw values (:class:`Change`): the chat layer words them.
+
+The input checks shared with the events service live here, once: :func:`check_link`, :func:`clean_tags`,
+:func:`check_private` (RGPD: no contact details or health data in free text) and :func:`merge_tags`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ess_bot.clock import Clock
 from ess_bot.config import Config, Member, role_allows
+from ess_bot.parsing import PersonalDataError, check_personal_data
 from ess_bot.storage.tools_events import RoomFile, Tool, ToolServing, ToolTag
 from ess_bot.text import fold
 from ess_bot.vocabulary import PHASES, Choice, ChoiceList
@@ -115,7 +119,10 @@ CLEAR = ""  # in ToolChanges: an empty string clears an optional field (phase, d
 
 @dataclass(frozen=True)
 class ToolChanges:
-    """Fields to change; None leaves a field as it is, CLEAR ("") empties an optional one."""
+    """Fields to change; None leaves a field as it is, CLEAR ("") empties an optional one.
+
+    Tags: ``add_tags`` are added and ``remove_tags`` removed; ``tags`` (not None) replaces them all
+    (``()`` clears them) before the additions and removals are applied."""
 
     title: str | None = None
     type: str | None = None
@@ -123,9 +130,12 @@ class ToolChanges:
     phase: str | None = None
     description: str | None = None
     tags: tuple[str, ...] | None = None
+    add_tags: tuple[str, ...] = ()
+    remove_tags: tuple[str, ...] = ()
 
     def is_empty(self) -> bool:
-        return all(v is None for v in (self.title, self.type, self.link, self.phase, self.description, self.tags))
+        return (all(v is None for v in (self.title, self.type, self.link, self.phase, self.description, self.tags))
+                and not self.add_tags and not self.remove_tags)
 
 
 @dataclass(frozen=True)
@@ -180,9 +190,14 @@ class SearchResult:
 
 @dataclass(frozen=True)
 class Change:
-    field: str   # French name
-    old: str
-    new: str
+    """One field that changed, with raw values (keys, tuples, datetimes, None for "none"); the chat
+    layer words them. ``field`` is an English name: ``title``, ``type``, ``phase``, ``link``,
+    ``description``, ``tags`` (tools); ``title``, ``when``, ``location``, ``link``, ``audience``, ``tags``,
+    ``organiser`` (events)."""
+
+    field: str
+    old: object
+    new: object
 
 
 # -- pure helpers -------------------------------------------------------------------------------
@@ -260,28 +275,57 @@ def rank_tools(query: str, tools: list[ToolView], limit: int | None = None) -> S
     return SearchResult(words=tuple(qs), hits=chosen[:limit] if limit else chosen, complete=bool(complete))
 
 
-def clean_tags(tags: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """Validated, de-duplicated tags (as typed, without "#"). Raises Invalid."""
+def clean_tags(tags: tuple[str, ...] | list[str], error: type[Exception] = Invalid) -> tuple[str, ...]:
+    """Validated, de-duplicated tags (as typed, without "#"). Raises ``error`` (Invalid by default)."""
     out: list[str] = []
     keys: set[str] = set()
     for raw in tags:
         tag = raw.strip().lstrip("#")
         if not tag or not _TAG.match(tag) or len(tag) > TAG_MAX:
-            raise Invalid(f"Mot-clé invalide : « #{tag} » (lettres, chiffres et tirets, "
-                          f"{TAG_MAX} caractères au plus).")
+            raise error(f"Mot-clé invalide : « #{tag} » (lettres, chiffres et tirets, "
+                        f"{TAG_MAX} caractères au plus).")
         if tag_key(tag) not in keys:
             keys.add(tag_key(tag))
             out.append(tag)
     if len(out) > TAGS_MAX:
-        raise Invalid(f"Trop de mots-clés ({len(out)}) : {TAGS_MAX} au plus.")
+        raise error(f"Trop de mots-clés ({len(out)}) : {TAGS_MAX} au plus.")
     return tuple(out)
 
 
-def check_link(link: str) -> str:
+def merge_tags(current: tuple[str, ...], *, replace: tuple[str, ...] | None = None, add: tuple[str, ...] = (),
+               remove: tuple[str, ...] = (), error: type[Exception] = Invalid) -> tuple[str, ...]:
+    """``current`` replaced by ``replace`` (when not None), then ``add`` appended and ``remove`` taken
+    out (accents and case ignored). Removing a tag that is not there raises ``error``."""
+    base = list(clean_tags(replace, error) if replace is not None else current)
+    for tag in clean_tags(add, error):
+        if tag_key(tag) not in {tag_key(t) for t in base}:
+            base.append(tag)
+    for tag in clean_tags(remove, error):
+        kept = [t for t in base if tag_key(t) != tag_key(tag)]
+        if len(kept) == len(base):
+            shown = " ".join(f"#{t}" for t in base) or "aucun"
+            raise error(f"Le mot-clé « #{tag} » n'est pas sur la fiche (mots-clés actuels : {shown}).")
+        base = kept
+    return clean_tags(base, error)
+
+
+def check_link(link: str, error: type[Exception] = Invalid) -> str:
+    """An http(s) address (``<…>`` removed). Raises ``error`` (Invalid by default)."""
     link = link.strip().strip("<>")
     if not _LINK.match(link) or len(link) > 1000:
-        raise Invalid(f"Lien invalide : « {link} ». Donnez une adresse complète commençant par https://.")
+        raise error(f"Lien invalide : « {link} ». Donnez une adresse complète commençant par https://.")
     return link
+
+
+def check_private(text: str | None, field: str, error: type[Exception] = Invalid) -> None:
+    """RGPD: refuse ``text`` (a title, a place, a description…) holding an e-mail address, a phone number
+    or health data; ``field`` names it in the message (``le titre``). Raises ``error``."""
+    if not text:
+        return
+    try:
+        check_personal_data(text, field)
+    except PersonalDataError as exc:
+        raise error(exc.message) from None
 
 
 def check_title(title: str) -> str:
@@ -290,6 +334,7 @@ def check_title(title: str) -> str:
         raise Invalid("Il manque le titre de l'outil.")
     if len(title) > TITLE_MAX:
         raise Invalid(f"Titre trop long ({len(title)} caractères) : {TITLE_MAX} au plus.")
+    check_private(title, "le titre")
     return title
 
 
@@ -299,6 +344,7 @@ def check_description(text: str | None) -> str | None:
     text = re.sub(r"\s+", " ", text).strip()
     if len(text) > DESCRIPTION_MAX:
         raise Invalid(f"Description trop longue ({len(text)} caractères) : {DESCRIPTION_MAX} au plus.")
+    check_private(text, "la description")
     return text or None
 
 
@@ -340,9 +386,11 @@ class ToolService:
                              url=ref.url, file=ref.file, name=ref.name, size=ref.size, mimetype=ref.mimetype,
                              ts=seen.ts))
 
-    async def room_file(self, session: AsyncSession, event_id: str) -> FileRef | None:
+    async def room_file(self, session: AsyncSession, event_id: str, room_id: str) -> FileRef | None:
+        """The file message ``event_id`` if it was posted in ``room_id`` (a file seen in another room is
+        never handed out here: its room may be private, or encrypted with keys this room must not see)."""
         row = await session.get(RoomFile, event_id)
-        if row is None:
+        if row is None or row.room_id != room_id:
             return None
         return FileRef(name=row.name, url=row.url, file=row.file, size=row.size, mimetype=row.mimetype,
                        msgtype=row.msgtype, event_id=row.event_id)
@@ -391,18 +439,18 @@ class ToolService:
         if changes.title is not None:
             title = check_title(changes.title)
             if title != tool.title:
-                done.append(Change("titre", tool.title, title))
+                done.append(Change("title", tool.title, title))
                 tool.title, tool.title_key = title, fold(title)
         if changes.type is not None:
             self._check_type(changes.type)
             if changes.type != tool.type:
-                done.append(Change("type", TOOL_TYPES.label(tool.type), TOOL_TYPES.label(changes.type)))
+                done.append(Change("type", tool.type, changes.type))
                 tool.type = changes.type
         if changes.phase is not None:
             phase = changes.phase or None
             self._check_phase(phase)
             if phase != tool.phase:
-                done.append(Change("phase", PHASES.label(tool.phase, "aucune"), PHASES.label(phase, "aucune")))
+                done.append(Change("phase", tool.phase, phase))
                 tool.phase = phase
         if changes.link is not None:
             link = check_link(changes.link) if changes.link else None
@@ -414,19 +462,19 @@ class ToolService:
                                                  .where(Tool.removed_at.is_(None)))
                     if other is not None:
                         raise Invalid(f"Ce lien est déjà partagé : outil n°{other}.")
-                done.append(Change("lien", tool.link or "aucun", link or "aucun"))
+                done.append(Change("link", tool.link, link))
                 tool.link = link
         if changes.description is not None:
             description = check_description(changes.description)
             if description != tool.description:
-                done.append(Change("description", tool.description or "aucune", description or "aucune"))
+                done.append(Change("description", tool.description, description))
                 tool.description = description
-        if changes.tags is not None:
-            tags = clean_tags(changes.tags)
+        if changes.tags is not None or changes.add_tags or changes.remove_tags:
+            tags = merge_tags(before.tags, replace=changes.tags, add=changes.add_tags, remove=changes.remove_tags)
             if {tag_key(t) for t in tags} != {tag_key(t) for t in before.tags}:
-                done.append(Change("mots-clés", " ".join(f"#{t}" for t in before.tags) or "aucun",
-                                   " ".join(f"#{t}" for t in tags) or "aucun"))
+                done.append(Change("tags", before.tags, tuple(sorted(tags, key=tag_key))))
                 await session.execute(delete(ToolTag).where(ToolTag.tool_id == tool.id))
+                await session.flush()
                 for tag in tags:
                     session.add(ToolTag(tool_id=tool.id, tag=tag_key(tag), label=tag))
         if done:

@@ -108,9 +108,11 @@ async def test_calendar_feed_over_http(bot_runner, make_user):
     bot, alice, rooms = await network(bot_runner, make_user, Clock(PARIS, frozen_at=NOW))
     await alice.send_text(rooms["BGE"], ADD)
     await alice.send_text(rooms["BGE"], '!evenement ajouter "Café ESS" 2/12 9h')
+    announced = {}
     for room in rooms.values():
-        await card_and_ics(alice, bot_runner, room)
-        await card_and_ics(alice, bot_runner, room)
+        for _ in range(2):
+            _, _, vevent = await card_and_ics(alice, bot_runner, room)
+            announced[str(vevent["UID"])] = vevent
     port = free_port()
     config = dataclasses.replace(bot.config, http=HttpSettings(listen=f"127.0.0.1:{port}", token=TOKEN))
     runner = await start_http(config, bot.app)
@@ -128,6 +130,9 @@ async def test_calendar_feed_over_http(bot_runner, make_user):
         await stop_http(runner)
     events = cal.walk("VEVENT")
     assert [str(e["SUMMARY"]) for e in events] == ["Café ESS", "Inauguration du Pixel"]
+    for e in events:  # the feed's VEVENT is the announcement's, DTSTAMP aside
+        assert {k: e[k].to_ical() for k in e if k != "DTSTAMP"} == \
+            {k: announced[str(e["UID"])][k].to_ical() for k in announced[str(e["UID"])] if k != "DTSTAMP"}
     assert all("ATTENDEE" not in e for e in events)
     assert alice.user_id.encode() not in cal.to_ical()
 

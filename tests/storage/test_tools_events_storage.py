@@ -85,7 +85,8 @@ async def test_room_files_keep_encrypted_content(env):
         await tools.record_file(s, SeenFile("$f", "!bge:test", "@karim:test", NOW, ref))
         await tools.record_file(s, SeenFile("$f", "!bge:test", "@karim:test", NOW, ref))  # idempotent
     async with db.sessions.begin() as s:
-        assert await tools.room_file(s, "$f") == ref
+        assert await tools.room_file(s, "$f", "!bge:test") == ref
+        assert await tools.room_file(s, "$f", "!urscop:test") is None  # never from another room
         tool = await tools.add(s, KARIM, NewTool("Grille", file=ref))
     async with db.sessions() as s:
         assert (await tools.get(s, tool.id)).file == ref
@@ -138,3 +139,23 @@ async def test_event_flow_with_reminders_through_the_bot(db_url):
         assert "demandé 1 fois" in reply.body
     finally:
         await h.close()
+
+
+async def test_same_title_and_start_and_tag_changes_on_both_backends(env):
+    db, tools, events, _ = env
+    start = datetime(2027, 1, 15, 18, 0, tzinfo=PARIS)
+    async with db.sessions.begin() as s:
+        first = await events.create(s, KARIM, NewEvent("Forum ESS", start, tags=("forum",)))
+        second = await events.create(s, KARIM, NewEvent("forum  ESS", start.astimezone(timezone.utc)))
+        other = await events.create(s, KARIM, NewEvent("Forum ESS", start + timedelta(hours=1)))
+    async with db.sessions.begin() as s:
+        assert [v.id for v in await events.same_title_and_start(s, second)] == [first.id]
+        assert await events.same_title_and_start(s, other) == []
+        await events.cancel(s, KARIM, first.id)
+        assert await events.same_title_and_start(s, second) == []
+        view, changes = await events.update(s, KARIM, other.id, EventChanges(add_tags=("cress",)))
+        assert view.tags == ("cress",) and [(c.field, c.old, c.new) for c in changes] == [("tags", (), ("cress",))]
+        tool = await tools.add(s, KARIM, NewTool("Trame", "trame", "https://exemple.org/t", ("a", "b")))
+        view, _ = await tools.update(s, KARIM, tool.id, ToolChanges(add_tags=("c",), remove_tags=("A",)))
+    async with db.sessions() as s:
+        assert (await tools.get(s, tool.id)).tags == ("b", "c")

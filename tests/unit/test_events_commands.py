@@ -52,7 +52,7 @@ async def test_add_announces_in_every_room_with_an_ics_and_confirms(h):
         ev = vevent(ics)
         assert str(ev["UID"]) == "event-1@ess-bot" and int(ev["SEQUENCE"]) == 0
     assert confirmation.kind == "notice" and confirmation.reply_to == "$add"
-    assert "Événement n°1 « Inauguration du Pixel » enregistré pour le vendredi 15 janvier 2027 de 18 h à 21 h" \
+    assert "Événement n°1 « Inauguration du Pixel » enregistré : vendredi 15 janvier 2027, de 18 h à 21 h." \
         in confirmation.body
     assert ("Annoncé dans 3 salons : le salon d'annonces, le salon de BGE Franche-Comté et le salon d'URSCOP"
             in confirmation.body)
@@ -68,7 +68,7 @@ async def test_default_end_is_two_hours_and_without_partner_rooms(tmp_path):
     try:
         *broadcast, confirmation = await h.say('!evenement ajouter "Café ESS" 2/12 9h', sender="@karim:test")
         assert [o.room_id for o in broadcast] == ["!annonces:test", "!annonces:test"]
-        assert "mercredi 2 décembre 2026 de 9 h à 11 h" in confirmation.body
+        assert "mercredi 2 décembre 2026, de 9 h à 11 h" in confirmation.body
         assert "Annoncé dans 1 salon : le salon d'annonces" in confirmation.body
     finally:
         await h.close()
@@ -208,7 +208,7 @@ async def test_list_and_show(h):
     [reply] = await h.say("!evenement liste")
     lines = reply.body.splitlines()
     assert "Événements à venir (2)" in lines[0]
-    assert lines[1].startswith("- n°2 · Café ESS — mercredi 2 décembre 2026 de 9 h à 11 h")
+    assert lines[1].startswith("- n°2 · Café ESS — mercredi 2 décembre 2026, de 9 h à 11 h")
     assert "n°1 · Inauguration du Pixel" in lines[2]
     card, ics = await h.say("!evenement voir 1")
     assert "Annoncé dans le salon d'annonces, le salon de BGE Franche-Comté et le salon d'URSCOP" in card.body

@@ -102,7 +102,7 @@ async def test_bad_input_is_refused_in_french_with_an_example(h):
     [reply] = await h.say("!outil voir 99")
     assert "Je ne trouve pas d'outil n°99" in reply.body
     [reply] = await h.say("!outil voir abc")
-    assert "Il faut le numéro de l'outil (j'ai reçu « abc »)" in reply.body
+    assert "Numéro de l'outil attendu, par exemple !outil voir 3 (reçu : « abc »)" in reply.body
 
 
 async def test_list_by_tag_type_and_phase(h):
@@ -128,10 +128,10 @@ async def test_modify_and_remove_are_for_the_contributing_partner_or_a_coordinat
     assert "Seuls les membres de la structure qui a partagé cet outil (BGE Franche-Comté)" in reply.body
     [reply] = await h.say("!outil retirer 1", sender="@marc:test")
     assert "Seuls les membres" in reply.body
-    [reply] = await h.say('!outil modifier 1 type=guide phase=aucune #plan titre="Trame BP"', sender="@karim:test")
+    [reply] = await h.say('!outil modifier 1 type=guide phase=aucune tags=plan titre="Trame BP"', sender="@karim:test")
     assert "Outil n°1 « Trame BP » modifié" in reply.body
     assert "Type : trame → guide" in reply.body and "Phase : ante-création → aucune" in reply.body
-    assert "Mots-clés : #businessplan #scop → #plan" in reply.body
+    assert "Mots-clés : #businessplan #scop → #plan (ajouté : #plan ; retirés : #businessplan #scop)" in reply.body
     [reply] = await h.say("!outil modifier 1 n'importe", sender="@karim:test")
     assert "Je n'ai pas compris « n'importe »" in reply.body
     [reply] = await h.say("!outil retirer 1", sender="@claire:test")  # coordinator of any partner
