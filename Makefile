@@ -1,13 +1,14 @@
 # ess-bot — the two commands of the README, and a few more.
 #   make run    installs what is needed, then starts the bot (Matrix if config.toml exists, else the terminal)
 #   make test   installs what is needed (Synapse included), starts the servers the tests need, runs them
+#   make bench  measures the bot against a minimal echo bot on a local Synapse (not part of make test)
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run console test test-unit check-config clean
+.PHONY: install run console test test-unit bench check-config clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11+ est nécessaire ($(PYTHON) introuvable)."; exit 1; }
@@ -36,6 +37,9 @@ test: install
 
 test-unit: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 check-config: install
 	$(BIN)/ess-bot check-config -c config.toml
