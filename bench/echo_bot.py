@@ -8,7 +8,8 @@ import sys
 
 from nio import AsyncClient, RoomMessageText
 
-FILTER = {"room": {"timeline": {"limit": 100}}}  # same timeline limit as ess-bot's default
+# nio skips the gap of a "limited" sync: a big timeline limit keeps this naive bot from losing burst messages
+FILTER = {"room": {"timeline": {"limit": 1000}}}
 
 
 async def main(homeserver: str, user_id: str, token: str, device_id: str) -> None:

@@ -164,7 +164,7 @@ async def burst(clients: list[TestUser], rooms: list[str], observer: TestUser, b
     t0 = time.perf_counter()
     await asyncio.gather(*(send_all(i, c) for i, c in enumerate(clients)))
     replies = await observer.collect(None, lambda ev: ev.get("sender") == bot_id and ev.get("type") == "m.room.message",
-                                     total, timeout=600)
+                                     total, timeout=300, allow_fewer=True)  # a lost message shows in the counts
     elapsed = time.perf_counter() - t0
     extra = await observer.collect(None, lambda ev: ev.get("sender") == bot_id and ev.get("type") == "m.room.message",
                                    1, timeout=2, allow_fewer=True)
@@ -255,6 +255,10 @@ async def main(args) -> int:
         ess_t, ess_counts, ess_sent = await burst(clients, ess_rooms, observer, ess_id,
                                                   lambda i, k: workload.suivi_line(codes, i, 1000 + k), total)
         echo_tp, ess_tp = total / echo_t, total / ess_t
+        echo_lost = sum(1 for e in echo_sent if echo_counts.get(e, 0) == 0)
+        if echo_lost:
+            res.notes.append(f"Le bot écho a perdu {echo_lost} messages de la rafale (trou de synchronisation "
+                             "« limited » ignoré par nio) : son débit est donc surestimé.")
         once = all(ess_counts.get(e) == 1 for e in ess_sent) and len(ess_counts) == total
         records = await workload.count_records(db_url)
         res.add(f"Rafale {total} `!suivi` (10 personnes, 8 salons) : débit", f"{ess_tp:.0f} msg/s",
