@@ -276,3 +276,15 @@ async def test_calendar_feed_runs_with_the_bot(bot_runner, make_user):
                 raise AssertionError(f"feed still answering: {resp.status}")
         except aiohttp.ClientConnectionError:
             pass
+
+
+async def test_access_token_login_keeps_the_device(bot_runner, make_user):
+    """An administrator may give an access token instead of a password: the bot uses its device."""
+    user_id, token, device = bot_runner.synapse.login(bot_runner.user_id, bot_runner.password)
+    bot_runner.password = ""
+    bot_runner.matrix_overrides = {"access_token": token}
+    bot, alice, room = await setup_room(bot_runner, make_user)
+    assert bot.client.device_id == device
+    cmd = await alice.send_text(room, "!ping")
+    reply = await alice.wait_for(room, is_reply_to(cmd))
+    assert reply["content"]["body"].startswith("🏓 Pong")
