@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import html
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -96,4 +97,5 @@ def closest(word: str, candidates: list[str], cutoff: float = 0.6) -> str | None
 
 
 def escape_html(text: str) -> str:
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;"))
+    """Text (and attribute values) safe inside HTML: the standard library's escaping, quotes included."""
+    return html.escape(text, quote=True)

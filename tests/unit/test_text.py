@@ -62,3 +62,8 @@ def test_quoted_first_word_is_not_a_subcommand():
 def test_old_style_reply_fallback_is_skipped():
     cmd = parse_command("> <@alice:hs> trame.docx\n\n!outil ajouter \"Trame\" #bp", "!")
     assert cmd.name == "outil" and cmd.args == ["ajouter", "Trame", "#bp"]
+
+
+def test_escape_html_covers_quotes():
+    from ess_bot.text import escape_html
+    assert escape_html('<a href="x">l\'atelier & co</a>') == "&lt;a href=&quot;x&quot;&gt;l&#x27;atelier &amp; co&lt;/a&gt;"
