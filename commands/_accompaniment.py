@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Iterator
 
+from ess_bot.framework.command import example_for as ex  # noqa: F401 (re-exported)
 from ess_bot.formatting import date_fr, join_fr, minutes_fr
 from ess_bot.framework.context import Context, UserError
 from ess_bot.parsing import ParseError, PersonalDataError, choice_key, parse_number
@@ -29,11 +30,6 @@ def actor(ctx: Context) -> Actor:
 
 def service(ctx: Context) -> AccompanimentService:
     return ctx.services.accompaniments
-
-
-def ex(ctx: Context, example: str) -> str:
-    """An example written with "!" shown with the configured prefix."""
-    return ctx.prefix + example[1:] if example.startswith("!") else example
 
 
 @contextmanager

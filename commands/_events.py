@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Iterator
 
+from ess_bot.framework.command import example_for as ex  # noqa: F401 (re-exported)
 from ess_bot.config import Config
 from ess_bot.formatting import MONTHS_FR, WEEKDAYS_FR, date_fr, datetime_fr, join_fr, time_fr
 from ess_bot.framework.context import Context, UserError
@@ -27,11 +28,6 @@ from ess_bot.text import Token, closest, escape_html, fold
 from ess_bot.vocabulary import PHASES, Choice, ChoiceList
 
 REMINDER_KIND = "event_reminder"
-
-
-def ex(ctx: Context, example: str) -> str:
-    """An example written with "!" shown with the configured prefix."""
-    return ctx.prefix + example[1:] if example.startswith("!") else example
 
 
 def safe(text: str) -> str:

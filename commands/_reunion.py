@@ -14,6 +14,7 @@ from typing import Iterator
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ess_bot.framework.command import example_for as ex  # noqa: F401 (re-exported)
 from ess_bot.clock import Clock
 from ess_bot.config import Config, Member, MeetingSettings
 from ess_bot.formatting import WEEKDAYS_FR, date_fr, datetime_fr, join_fr, minutes_fr, pill
@@ -87,12 +88,6 @@ class InputError(Exception):
 
 def q(value: str) -> str:
     return f"« {value} »"
-
-
-def ex(ctx_or_prefix, example: str) -> str:
-    """An example written with "!" shown with the configured prefix."""
-    prefix = ctx_or_prefix if isinstance(ctx_or_prefix, str) else ctx_or_prefix.prefix
-    return prefix + example[1:] if example.startswith("!") else example
 
 
 @contextmanager
@@ -754,7 +749,7 @@ def ics_name(view: MeetingView) -> str:
     return f"rencontre-reseau-{view.id}.ics"
 
 
-def announcement_rooms(config: Config, view: MeetingView) -> list[str]:
+def meeting_rooms(config: Config, view: MeetingView) -> list[str]:
     rooms = [config.rooms.coordination or view.room_id]
     return rooms + [r for r in config.rooms.announcements if r not in rooms]
 
@@ -789,7 +784,7 @@ async def fix_date(q: Queue, session: AsyncSession, config: Config, clock: Clock
              + "Le fichier agenda (.ics) suit ce message.",
              f"Avec : {pills(config, members)}"]
     data = svc.ics(view)
-    for room in announcement_rooms(config, view):
+    for room in meeting_rooms(config, view):
         q.announce(room, "\n".join(lines), mentions=members)
         q.announce_file(room, ics_name(view), data, ICS_MIME)
     return view

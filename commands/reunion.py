@@ -13,7 +13,7 @@ from datetime import datetime, time
 
 from commands._reunion import (ALL, ANSWER_LABELS, DEADLINE_TIME, EXAMPLE_DISPO, EXAMPLE_EXTEND, EXAMPLE_MOVE,
                                EXAMPLE_PROPOSE, EXAMPLE_PROPOSE_DATES, ICS_MIME, JOB_POLL_CLOSE, JOB_POLL_REMINDER,
-                               JOB_REMINDER, NOTICE_AFTER_DEADLINE, InputError, announcement_rooms, assessed_note,
+                               JOB_REMINDER, NOTICE_AFTER_DEADLINE, InputError, meeting_rooms, assessed_note,
                                candidate_summary, closed_fr, coordinators, deadline_for, default_deadline,
                                end_native_poll, ex, fix_date, ics_name, meeting_number, notify_no_answers,
                                option_number, overlap_fr, parse_day, parse_dispo, parse_proposal, parse_time,
@@ -336,7 +336,7 @@ async def annuler(ctx: Context, args: list[str]) -> None:
             f"Le fichier agenda ci-joint la retire de votre calendrier ; les rappels sont supprimés.\n"
             f"{pills(config, members)}")
     data = svc.ics(view)
-    for room in announcement_rooms(config, view):
+    for room in meeting_rooms(config, view):
         ctx.announce(room, text, mentions=members)
         ctx.announce_file(room, ics_name(view), data, ICS_MIME)
 
@@ -376,7 +376,7 @@ async def deplacer(ctx: Context, args: list[str]) -> None:
             + (f" ; rappels reprogrammés : {reminders_fr(planned)}." if planned else ".")
             + f"\n{pills(config, members)}")
     data = svc.ics(view)
-    for room in announcement_rooms(config, view):
+    for room in meeting_rooms(config, view):
         ctx.announce(room, text, mentions=members)
         ctx.announce_file(room, ics_name(view), data, ICS_MIME)
     note = assessed_note(assessed)

@@ -151,6 +151,12 @@ def with_prefix(prefix: str, usage: str) -> str:
     return prefix + usage[1:] if usage.startswith("!") else usage
 
 
+def example_for(ctx_or_prefix, example: str) -> str:
+    """An example written with "!" shown with the configured prefix (takes a Context or the prefix)."""
+    prefix = ctx_or_prefix if isinstance(ctx_or_prefix, str) else ctx_or_prefix.prefix
+    return with_prefix(prefix, example)
+
+
 def help_text(cmd: Command, role: str | None, prefix: str) -> str:
     """Syntax, sub-commands the role may use, and examples of one command (Markdown, French)."""
     lines = [f"**{prefix}{cmd.name}** — {cmd.summary}", f"Syntaxe : `{with_prefix(prefix, cmd.usage)}`"]
