@@ -5,18 +5,30 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from sqlalchemy import event, select
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table, event, insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from ess_bot.storage.models import BotState
 
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# The newest migration. A new database is created from the models at this revision, and a database
+# already there is left alone without loading Alembic (a test checks this against the scripts).
+HEAD_REVISION = "0005"
+
+_VERSION_TABLE = Table("alembic_version", MetaData(),  # as Alembic makes it
+                       Column("version_num", String(32), nullable=False),
+                       PrimaryKeyConstraint("version_num", name="alembic_version_pkc"))
 
 
-def alembic_config(connection=None) -> AlembicConfig:
+def alembic_config(connection=None) -> "AlembicConfig":
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     if connection is not None:
@@ -40,10 +52,22 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(self.engine, expire_on_commit=False)
 
-    async def upgrade(self) -> None:
-        """Apply every Alembic migration (idempotent)."""
+    async def upgrade(self) -> str:
+        """Bring the schema to the newest revision (idempotent). Says what was done: ``"current"``
+        (nothing to do), ``"created"`` (a new database: tables made from the models, stamped at the
+        head revision, as Alembic recommends) or ``"migrated"`` (Alembic ran the missing migrations)."""
         async with self.engine.begin() as conn:
+            state = await conn.run_sync(_schema_state)
+            if state == "current":
+                return state
+            if state == "empty":
+                await conn.run_sync(_create_at_head)
+                return "created"
+            from alembic import command  # only when there is something to migrate: it is slow to load
+
             await conn.run_sync(lambda sync_conn: command.upgrade(alembic_config(sync_conn), "head"))
+        log.info("database migrated to revision %s", HEAD_REVISION)
+        return "migrated"
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -55,6 +79,12 @@ class Database:
     async def set_state(self, key: str, value: str) -> None:
         async with self.sessions.begin() as session:
             await set_state(session, key, value)
+
+    async def set_states(self, values: dict[str, str]) -> None:
+        """Several keys in one transaction."""
+        async with self.sessions.begin() as session:
+            for key, value in values.items():
+                await set_state(session, key, value)
 
     async def states(self, prefix: str) -> dict[str, str]:
         """Every key/value whose key starts with ``prefix``."""
@@ -75,6 +105,28 @@ async def set_state(session: AsyncSession, key: str, value: str) -> None:
         session.add(BotState(key=key, value=value))
     else:
         row.value = value
+
+
+def _schema_state(conn) -> str:
+    """``current`` (at HEAD_REVISION), ``empty`` (no table at all) or ``behind`` (anything else)."""
+    names = inspect(conn).get_table_names()
+    if not names:
+        return "empty"
+    if _VERSION_TABLE.name in names:
+        versions = conn.execute(select(_VERSION_TABLE.c.version_num)).scalars().all()
+        if versions == [HEAD_REVISION]:
+            return "current"
+    return "behind"
+
+
+def _create_at_head(conn) -> None:
+    import ess_bot.storage.all_models  # noqa: F401  (every table on Base.metadata)
+    from ess_bot.storage.models import Base
+
+    Base.metadata.create_all(conn)
+    _VERSION_TABLE.create(conn)
+    conn.execute(insert(_VERSION_TABLE).values(version_num=HEAD_REVISION))
+    log.info("new database created at revision %s", HEAD_REVISION)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
