@@ -51,8 +51,8 @@ class App:
     async def handle(self, event: Incoming) -> bool:
         return await self.dispatcher.handle(event)
 
-    def outbox_sender(self, send: SendFn, pace_seconds: float = 0.0) -> OutboxSender:
-        return OutboxSender(self.db, self.clock, send, self.dispatcher.outbox_ready, pace_seconds)
+    def outbox_sender(self, send: SendFn, pace_seconds: float = 0.0, parallel_rooms: int = 1) -> OutboxSender:
+        return OutboxSender(self.db, self.clock, send, self.dispatcher.outbox_ready, pace_seconds, parallel_rooms)
 
     async def close(self) -> None:
         self.scheduler.shutdown()

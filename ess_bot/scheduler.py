@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Awaitable, Callable
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.date import DateTrigger
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +21,7 @@ from ess_bot.clock import Clock
 from ess_bot.config import Config
 from ess_bot.framework.context import Queue
 from ess_bot.framework.messages import Outgoing
+from ess_bot.framework.outbox import OutboxSignal
 from ess_bot.storage.db import Database
 from ess_bot.storage.models import OutboxMessage, ScheduledJob
 
@@ -68,7 +67,7 @@ async def cancel(session: AsyncSession, key_prefix: str) -> int:
 
 class Scheduler:
     def __init__(self, db: Database, clock: Clock, config: Config, handlers: dict[str, JobHandler],
-                 outbox_ready: asyncio.Event, services: Any = None, tick_seconds: int = 60):
+                 outbox_ready: OutboxSignal, services: Any = None, tick_seconds: int = 60):
         self.db = db
         self.clock = clock
         self.config = config
@@ -76,7 +75,7 @@ class Scheduler:
         self.outbox_ready = outbox_ready
         self.services = services
         self.tick_seconds = tick_seconds
-        self.aps: AsyncIOScheduler | None = None
+        self.aps: Any = None  # an apscheduler AsyncIOScheduler once started
         self._lock = asyncio.Lock()
         self._started = False
         clock.on_change(self._clock_moved)
@@ -91,6 +90,8 @@ class Scheduler:
             return
         self._started = True
         if not self.clock.frozen:
+            from apscheduler.schedulers.asyncio import AsyncIOScheduler  # loaded when started
+
             self.aps = AsyncIOScheduler(timezone=self.clock.tz)
             self.aps.add_job(self.run_due, "interval", seconds=self.tick_seconds, id="tick",
                              coalesce=True, max_instances=1)
@@ -136,6 +137,8 @@ class Scheduler:
             next_at = await session.scalar(select(ScheduledJob.run_at).where(ScheduledJob.status == "pending")
                                            .order_by(ScheduledJob.run_at).limit(1))
         if next_at is not None:
+            from apscheduler.triggers.date import DateTrigger
+
             self.aps.add_job(self.run_due, DateTrigger(run_date=max(next_at, self.clock.now())), id="next",
                              replace_existing=True, misfire_grace_time=None, coalesce=True)
 

@@ -8,7 +8,6 @@ again on the next delivery.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from ess_bot.clock import Clock
 from ess_bot.framework.command import Command, Registry, help_text, with_prefix
 from ess_bot.framework.context import Context, Runtime, UserError
 from ess_bot.framework.messages import Incoming, Outgoing
+from ess_bot.framework.outbox import OutboxSignal
 from ess_bot.storage.db import Database
 from ess_bot.storage.models import OutboxMessage, ProcessedEvent
 from ess_bot.text import Token, TokenizeError, normalize, tokenize_quoted
@@ -75,7 +75,7 @@ class Dispatcher:
         self.db = db
         self.registry = registry
         self.runtime = runtime
-        self.outbox_ready = asyncio.Event()
+        self.outbox_ready = OutboxSignal()
         self.on_jobs_changed: Callable[[], Awaitable[None]] | None = None
 
     def room_kind(self, event: Incoming) -> str:
@@ -140,7 +140,7 @@ class Dispatcher:
                     await body(ctx)
                 except UserError as exc:
                     raise _Refused(exc.message) from None
-                self._record(session, event, label, ctx.outgoing)
+                rows = self._record(session, event, label, ctx.outgoing)
         except _Refused as refused:
             return await self._record_only(event, label, lambda ctx: ctx.reply(refused.message))
         except IntegrityError:
@@ -150,7 +150,7 @@ class Dispatcher:
             return await self._internal_error(event, label)
         except Exception:
             return await self._internal_error(event, label)
-        self.outbox_ready.set()
+        self.outbox_ready.offer(rows)
         if ctx.jobs_changed and self.on_jobs_changed is not None:
             await self.on_jobs_changed()
         return True
@@ -176,10 +176,10 @@ class Dispatcher:
                     return False
                 ctx = self._context(event, session)
                 make_reply(ctx)
-                self._record(session, event, label, ctx.outgoing)
+                rows = self._record(session, event, label, ctx.outgoing)
         except IntegrityError:
             return False
-        self.outbox_ready.set()
+        self.outbox_ready.offer(rows)
         return True
 
     def _context(self, event: Incoming, session) -> Context:
@@ -187,13 +187,15 @@ class Dispatcher:
                        config=self.config, clock=self.clock, session=session, registry=self.registry,
                        runtime=self.runtime)
 
-    def _record(self, session, event: Incoming, label: str | None, outgoing: list[Outgoing]) -> None:
+    def _record(self, session, event: Incoming, label: str | None, outgoing: list[Outgoing]) -> list[OutboxMessage]:
+        """The event as processed and its messages in the outbox, in the command's transaction."""
         now = self.clock.now()
         session.add(ProcessedEvent(event_id=event.event_id, room_id=event.room_id, sender=event.sender,
                                    command=(label or "")[:64] or None, processed_at=now))
-        for out in outgoing:
-            session.add(OutboxMessage(room_id=out.room_id, payload=out.to_payload(), data=out.data, tag=out.tag,
-                                      source_event_id=event.event_id, created_at=now, attempts=0))
+        rows = [OutboxMessage(room_id=out.room_id, payload=out.to_payload(), data=out.data, tag=out.tag,
+                              source_event_id=event.event_id, created_at=now, attempts=0) for out in outgoing]
+        session.add_all(rows)
+        return rows
 
     # -- command routing ---------------------------------------------------------------------
     def _command_runner(self, parsed: ParsedCommand):

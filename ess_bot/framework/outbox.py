@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from typing import Awaitable, Callable
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ess_bot.clock import Clock
 from ess_bot.framework.messages import Outgoing
@@ -21,6 +22,8 @@ from ess_bot.storage.models import OutboxMessage
 log = logging.getLogger(__name__)
 
 TAG_REF = "tag:"
+SCAN_BATCH = 50      # rows read from the table at a time
+RECENT_IDS = 10_000  # sent row ids remembered against double sends
 
 
 class SendError(Exception):
@@ -34,8 +37,44 @@ class SendError(Exception):
 SendFn = Callable[[Outgoing, str], Awaitable[str]]
 
 
+class OutboxSignal:
+    """Tells the sender there is something to send. Event-like (``set``/``wait``/``clear``/``is_set``).
+
+    ``set()`` means "look in the outbox table" (a scheduled job wrote to it, the bot started…).
+    ``offer(rows)`` hands over rows the dispatcher has just committed, so that a reply goes out without
+    being read back from the database first: the round trip of every command is shorter by a query.
+    Anything that writes the outbox table without ``offer`` must call ``set``.
+    """
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self.fresh: deque[OutboxMessage] = deque()
+        self.scan_due = True  # rows may be waiting from an earlier run
+
+    def set(self) -> None:
+        self.scan_due = True
+        self._event.set()
+
+    def offer(self, rows: list[OutboxMessage]) -> None:
+        if rows:
+            self.fresh.extend(rows)
+            self._event.set()
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+
 class OutboxSender:
-    def __init__(self, db: Database, clock: Clock, send: SendFn, ready: asyncio.Event, pace_seconds: float = 0.0):
+    def __init__(self, db: Database, clock: Clock, send: SendFn, ready: OutboxSignal, pace_seconds: float = 0.0,
+                 parallel_rooms: int = 1):
+        """``parallel_rooms``: how many rooms may be sent to at the same time (each room's messages stay
+        in order). 1 keeps the outbox's order across rooms too (the terminal, the tests)."""
         self.db = db
         self.pace_seconds = pace_seconds
         self._last_paced: float | None = None
@@ -44,20 +83,88 @@ class OutboxSender:
         self.ready = ready
         self.sent_count = 0
         self._lock = asyncio.Lock()  # one drain at a time, or a row could be sent twice
+        self._pace_lock = asyncio.Lock()
+        self._drained = asyncio.Condition()
+        self.parallel_rooms = max(1, parallel_rooms)
+        self._parallel = asyncio.Semaphore(self.parallel_rooms)
+        # ids sent lately: a row offered by the dispatcher can also be seen by a table scan
+        self._recent: deque[int] = deque(maxlen=RECENT_IDS)
+        self._recent_set: set[int] = set()
 
     async def drain(self) -> int:
         """Send every pending message, oldest first. Raises SendError on a transient failure."""
-        async with self._lock:
-            return await self._drain()
+        try:
+            async with self._lock:
+                return await self._drain()
+        finally:
+            async with self._drained:
+                self._drained.notify_all()
+
+    def _busy(self) -> bool:
+        return self.ready.is_set() or bool(self.ready.fresh) or self._lock.locked()
+
+    async def settled(self, timeout: float) -> bool:
+        """Wait until what is waiting to be sent has gone (True), or ``timeout`` seconds (False). A failed
+        send that waits for its retry does not count: nothing is held up by a homeserver outage."""
+        try:
+            async with self._drained:
+                await asyncio.wait_for(self._drained.wait_for(lambda: not self._busy()), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    async def _next_rows(self) -> list[OutboxMessage]:
+        """The rows to send next: the table's unsent rows when a scan is due (start, jobs, failures),
+        else the rows the dispatcher just committed, in commit order."""
+        signal = self.ready
+        if signal.scan_due or not signal.fresh:
+            if not signal.scan_due:
+                return []
+            signal.scan_due = False
+            async with self.db.sessions() as session:
+                rows = list((await session.scalars(select(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
+                                                   .order_by(OutboxMessage.id).limit(SCAN_BATCH))).all())
+            if len(rows) == SCAN_BATCH:
+                signal.scan_due = True  # more after these
+            if rows or not signal.fresh:
+                return rows
+        rows = list(signal.fresh)
+        signal.fresh.clear()
+        return rows
+
+    def _remember(self, row_id: int) -> None:
+        if len(self._recent) == self._recent.maxlen:
+            self._recent_set.discard(self._recent[0])
+        self._recent.append(row_id)
+        self._recent_set.add(row_id)
 
     async def _drain(self) -> int:
         sent = 0
         while True:
-            async with self.db.sessions() as session:
-                rows = (await session.scalars(select(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
-                                              .order_by(OutboxMessage.id).limit(50))).all()
-            if not rows:
+            batch = await self._next_rows()
+            if not batch:
                 return sent
+            rows = [row for row in batch if row.id not in self._recent_set]  # offered and also scanned
+            by_room: dict[str, list[OutboxMessage]] = {}
+            if self.parallel_rooms == 1:
+                by_room[""] = rows  # one sequence, in the outbox's order
+            else:
+                for row in rows:
+                    by_room.setdefault(row.room_id, []).append(row)
+            # rooms are independent: their messages go out side by side, each room's in order
+            results = await asyncio.gather(*(self._send_room(room_rows) for room_rows in by_room.values()),
+                                           return_exceptions=True)
+            failures = [r for r in results if isinstance(r, BaseException)]
+            sent += sum(r for r in results if isinstance(r, int))
+            if failures:
+                self.ready.scan_due = True  # resend what is left from the table, in order
+                self.ready.fresh.clear()
+                raise failures[0]
+
+    async def _send_room(self, rows: list[OutboxMessage]) -> int:
+        """One room's messages, in order; stops at a transient failure (SendError raised)."""
+        sent = 0
+        async with self._parallel:
             for row in rows:
                 out = Outgoing.from_payload(row.payload, row.data, row.tag)
                 await self._resolve_refs(out)
@@ -69,10 +176,13 @@ class OutboxSender:
                     await self._failed(row.id, str(exc), exc.transient)
                     if exc.transient:
                         raise
+                    self._remember(row.id)
                     continue
                 await self._sent(row.id, event_id)
+                self._remember(row.id)
                 sent += 1
                 self.sent_count += 1
+        return sent
 
     async def run(self, backoff_max: float = 60.0) -> None:
         """Forever: wait for work, drain, back off on failures."""
@@ -90,13 +200,14 @@ class OutboxSender:
                 self.ready.set()
 
     async def _pace(self) -> None:
-        """Space broadcasts out (real time: this is about the homeserver's rate limits)."""
-        loop = asyncio.get_running_loop()
-        if self._last_paced is not None and self.pace_seconds > 0:
-            wait = self._last_paced + self.pace_seconds - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-        self._last_paced = loop.time()
+        """Space broadcasts out (real time: this is about the homeserver's rate limits), across rooms."""
+        async with self._pace_lock:
+            loop = asyncio.get_running_loop()
+            if self._last_paced is not None and self.pace_seconds > 0:
+                wait = self._last_paced + self.pace_seconds - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            self._last_paced = loop.time()
 
     async def _resolve_refs(self, out: Outgoing) -> None:
         """``tag:<tag>`` references → the event id of the (earlier, already sent) tagged message."""
@@ -117,12 +228,10 @@ class OutboxSender:
                                         .limit(1))
 
     async def _sent(self, row_id: int, event_id: str) -> None:
-        async with self.db.sessions.begin() as session:
-            row = await session.get(OutboxMessage, row_id)
-            row.sent_at = self.clock.now()
-            row.event_id = event_id
-            row.attempts += 1
-            row.data = None  # file bytes were only needed until the homeserver had them
+        async with self.db.sessions.begin() as session:  # one UPDATE: the sender's pace sets the burst rate
+            await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(
+                sent_at=self.clock.now(), event_id=event_id, attempts=OutboxMessage.attempts + 1,
+                data=None))  # file bytes were only needed until the homeserver had them
 
     async def _failed(self, row_id: int, error: str, transient: bool) -> None:
         async with self.db.sessions.begin() as session:

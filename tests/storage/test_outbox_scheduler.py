@@ -175,3 +175,96 @@ async def test_a_failing_job_is_retried_later_then_given_up(db_url):
     assert keys == ["flaky:1", "flaky:1:retry1", "flaky:1:retry2"]
     assert MAX_RETRIES >= 3
     await h.close()
+
+
+async def test_a_reply_goes_out_without_being_read_back_from_the_table(db_url):
+    """The dispatcher hands its committed rows to the sender: no SELECT on the outbox before the send."""
+    from sqlalchemy import event
+    h = await Harness(db_url, NOW).start()
+    await h.flush()  # the start-up scan
+    statements: list[str] = []
+    event.listen(h.app.db.engine.sync_engine, "before_cursor_execute",
+                 lambda conn, cur, statement, *rest: statements.append(" ".join(statement.split())))
+    sent_after: list[int] = []
+
+    async def send(out, txn_id):
+        sent_after.append(len(statements))
+        return "$ok"
+
+    sender = h.app.outbox_sender(send)
+    await h.app.handle(h_incoming(h, "$fast"))
+    before = len(statements)
+    assert await sender.drain() == 1
+    reads = [s for s in statements[before:sent_after[0]] if s.startswith("SELECT") and "FROM outbox" in s]
+    assert reads == []
+    async with h.app.db.sessions() as s:
+        row = await s.scalar(select(OutboxMessage).where(OutboxMessage.source_event_id == "$fast"))
+    assert row.event_id == "$ok" and row.sent_at is not None and row.attempts == 1
+    await h.close()
+
+
+async def test_a_row_offered_and_found_by_a_scan_is_sent_once(db_url):
+    h = await Harness(db_url, NOW).start()
+    await h.flush()
+    calls: list[str] = []
+
+    async def send(out, txn_id):
+        calls.append(txn_id)
+        return f"$ok-{txn_id}"
+
+    sender = h.app.outbox_sender(send)
+    await h.app.handle(h_incoming(h, "$both"))  # offered to the sender…
+    h.app.outbox_ready.set()                    # …and a scan is due (a job wrote to the table, say)
+    assert await sender.drain() == 1
+    assert await sender.drain() == 0
+    assert len(calls) == 1
+    await h.close()
+
+
+async def test_rooms_are_sent_to_side_by_side_each_in_order(db_url):
+    """A slow send in one room does not hold back another room; within a room the order is kept."""
+    import asyncio
+    h = await Harness(db_url, NOW).start()
+    await h.flush()
+    b_sent = asyncio.Event()
+    order: list[str] = []
+
+    async def send(out, txn_id):
+        if out.room_id == "!a:test" and not order:
+            await asyncio.wait_for(b_sent.wait(), 5)  # would time out if rooms were sent one after the other
+        order.append(f"{out.room_id} {out.body}")
+        if out.room_id == "!b:test":
+            b_sent.set()
+        return f"$ok-{txn_id}"
+
+    async with h.app.db.sessions.begin() as s:
+        for room, body in (("!a:test", "a1"), ("!a:test", "a2"), ("!b:test", "b1"), ("!a:test", "a3")):
+            s.add(OutboxMessage(room_id=room, payload=Outgoing(room_id=room, kind="notice", body=body).to_payload(),
+                                created_at=NOW, attempts=0))
+    h.app.outbox_ready.set()
+    assert await h.app.outbox_sender(send, parallel_rooms=8).drain() == 4
+    assert order == ["!b:test b1", "!a:test a1", "!a:test a2", "!a:test a3"]
+    await h.close()
+
+
+async def test_settled_waits_for_the_replies_but_not_for_ever(db_url):
+    import asyncio
+    h = await Harness(db_url, NOW).start()
+    await h.flush()
+    release = asyncio.Event()
+
+    async def slow(out, txn_id):
+        await release.wait()
+        return "$ok"
+
+    sender = h.app.outbox_sender(slow)
+    runner = asyncio.create_task(sender.run())
+    assert await sender.settled(0.1)                   # nothing to send
+    await h.app.handle(h_incoming(h, "$slow"))
+    assert not await sender.settled(0.2)               # the reply is still on its way
+    asyncio.get_running_loop().call_later(0.1, release.set)
+    assert await sender.settled(5)                     # and now it has gone
+    assert sender.sent_count == 1
+    runner.cancel()
+    await asyncio.gather(runner, return_exceptions=True)
+    await h.close()
