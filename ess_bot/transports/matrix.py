@@ -31,7 +31,6 @@ from ess_bot.clock import Clock
 from ess_bot.config import Config
 from ess_bot.framework.messages import Incoming, Outgoing
 from ess_bot.framework.outbox import SendError
-from ess_bot.http import start_http, stop_http
 from ess_bot.storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -39,6 +38,9 @@ log = logging.getLogger(__name__)
 SYNC_TOKEN = "matrix.sync_token"
 UNDECRYPTED = "matrix.undecrypted:"  # + event id: a message whose keys have not arrived yet
 MAX_DECRYPT_TRIES = 500               # syncs (about four hours of 30 s long polls) before giving up
+PARALLEL_ROOMS = 8     # rooms the bot sends to at the same time (each room's messages stay in order)
+SETTLE_SECONDS = 5.0  # at most this long between a sync round and the next, waiting for its replies to go
+FIRST_START_FILTER = {"room": {"timeline": {"limit": 1}}}
 WATERMARK = "matrix.room_ts:"      # + room id: origin_server_ts of the newest event seen in the room
 POLL_RESPONSE_TYPES = ("org.matrix.msc3381.poll.response", "m.poll.response")
 FILE_MSGTYPES = ("m.file", "m.image", "m.video", "m.audio")
@@ -169,18 +171,30 @@ class MatrixBot:
         self.store_path.mkdir(parents=True, exist_ok=True)
         self.client = AsyncClient(config.matrix.homeserver, config.matrix.user_id, store_path=str(self.store_path),
                                   config=client_config)
-        self.sender = self.app.outbox_sender(self._send, pace_seconds=config.matrix.broadcast_interval_ms / 1000)
+        self.sender = self.app.outbox_sender(self._send, pace_seconds=config.matrix.broadcast_interval_ms / 1000,
+                                             parallel_rooms=PARALLEL_ROOMS)
         self.first_sync = asyncio.Event()
         self.http_runner = None
         self._tasks: list[asyncio.Task] = []
         self._sync_filter: dict[str, Any] = {"room": {"timeline": {"limit": config.matrix.timeline_limit}}}
         self.handled = 0
+        # read from the database once, then kept here; written with the sync token, once per round
+        self._watermarks: dict[str, int] | None = None
+        self._pending_watermarks: dict[str, int] = {}  # this round's, kept only if the round is saved
+        self._undecrypted_pending: bool | None = None  # None: not looked yet
+        self._started_at = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
-        await self.app.prepare()
-        await self.login()
-        self.http_runner = await start_http(self.config, self.app)  # None unless [http] listen is set
+        started = self.clock.monotonic()
+        # the database and the homeserver login do not depend on each other: both at once
+        await asyncio.gather(self.app.prepare(), self.login())
+        self._started_at = started
+        log.info("database ready and logged in after %.2f s", self.clock.monotonic() - started)
+        if self.config.http.enabled:  # the calendar feed (aiohttp.web is only loaded then)
+            from ess_bot.http import start_http
+
+            self.http_runner = await start_http(self.config, self.app)
         self._tasks.append(asyncio.create_task(self._sync_loop(), name="ess-bot-sync"))
         waiter = asyncio.create_task(self.first_sync.wait())
         done, _ = await asyncio.wait([waiter, self._tasks[0]], return_when=asyncio.FIRST_COMPLETED)
@@ -197,7 +211,10 @@ class MatrixBot:
             except (asyncio.CancelledError, Exception):
                 pass
         self._tasks.clear()
-        await stop_http(self.http_runner)
+        if self.http_runner is not None:
+            from ess_bot.http import stop_http
+
+            await stop_http(self.http_runner)
         self.http_runner = None
         await self.client.close()
         await self.app.close()
@@ -254,8 +271,11 @@ class MatrixBot:
         delay = 1.0
         while True:
             try:
+                self._pending_watermarks.clear()  # a failed round is replayed from the saved position
                 timeout = 0 if not self.first_sync.is_set() else self.config.matrix.sync_timeout_ms
-                resp = await self.client.sync(timeout=timeout, since=token, sync_filter=self._sync_filter,
+                # the very first start skips history: one event per room is enough (and much faster)
+                sync_filter = FIRST_START_FILTER if token is None else self._sync_filter
+                resp = await self.client.sync(timeout=timeout, since=token, sync_filter=sync_filter,
                                               full_state=True if not self.first_sync.is_set() else None)
                 if isinstance(resp, SyncError):
                     if resp.status_code == "M_UNKNOWN_TOKEN":
@@ -267,8 +287,12 @@ class MatrixBot:
                 await self._handle_sync(resp, skip_history=first_start and not self.first_sync.is_set())
                 if self.client.olm:
                     await self._retry_undecrypted()
+                await self._save_position(resp.next_batch)
                 token = resp.next_batch
-                await self.db.set_state(SYNC_TOKEN, token)
+                if self.first_sync.is_set():
+                    # this round's replies go out before the next sync is asked for: the homeserver then
+                    # handles one request of ours at a time (the sync would come back with them anyway)
+                    await self.sender.settled(SETTLE_SECONDS)
                 delay = 1.0
                 if not self.first_sync.is_set():
                     await self._after_first_sync()
@@ -290,9 +314,12 @@ class MatrixBot:
     async def _after_first_sync(self) -> None:
         self.first_sync.set()
         self._tasks.append(asyncio.create_task(self.sender.run(self.backoff_max), name="ess-bot-outbox"))
-        await self.app.scheduler.start()
+        # the scheduler (late jobs, next wake-up) starts beside the sync loop: commands waiting since
+        # the start are not held up by it
+        self._tasks.append(asyncio.create_task(self.app.scheduler.start(), name="ess-bot-scheduler-start"))
         self.app.outbox_ready.set()
-        log.info("first sync done; %d rooms joined", len(self.client.rooms))
+        log.info("first sync done %.2f s after the start; %d rooms joined",
+                 self.clock.monotonic() - self._started_at, len(self.client.rooms))
 
     async def _key_maintenance(self) -> None:
         if not self.client.olm:
@@ -335,19 +362,33 @@ class MatrixBot:
                     self.handled += 1
             await self._set_watermark(room_id, events)
 
+    async def _save_position(self, token: str) -> None:
+        """The sync token and the rooms' watermarks, in one transaction, after the round was handled."""
+        values = {SYNC_TOKEN: token}
+        values.update({WATERMARK + room_id: str(ts) for room_id, ts in self._pending_watermarks.items()})
+        await self.db.set_states(values)
+        if self._watermarks is not None:
+            self._watermarks.update(self._pending_watermarks)
+        self._pending_watermarks.clear()
+
     async def _keep_undecrypted(self, room_id: str, event: MegolmEvent) -> None:
         """Keys for this message have not arrived yet: keep it, ask for the key, retry after each sync."""
         log.warning("could not decrypt %s in %s yet (session %s); will retry", event.event_id, room_id,
                     event.session_id)
         await self.db.set_state(UNDECRYPTED + event.event_id, json.dumps({"room_id": room_id, "source": event.source,
                                                                           "tries": 0}))
+        self._undecrypted_pending = True
         try:
             await self.client.request_room_key(event)
         except Exception as exc:  # a key request is best effort (it may already be pending)
             log.info("room key request for %s: %s", event.event_id, exc)
 
     async def _retry_undecrypted(self) -> None:
-        for key, value in (await self.db.states(UNDECRYPTED)).items():
+        if self._undecrypted_pending is False:
+            return  # nothing kept: no database read on every round
+        kept = await self.db.states(UNDECRYPTED)
+        self._undecrypted_pending = bool(kept)
+        for key, value in kept.items():
             data = json.loads(value)
             event = Event.parse_event(data["source"])
             try:
@@ -412,16 +453,19 @@ class MatrixBot:
         return collected
 
     async def _watermark(self, room_id: str) -> int | None:
-        value = await self.db.get_state(WATERMARK + room_id)
-        return int(value) if value else None
+        if self._watermarks is None:
+            self._watermarks = {key[len(WATERMARK):]: int(value)
+                                for key, value in (await self.db.states(WATERMARK)).items() if value}
+        return self._watermarks.get(room_id)
 
     async def _set_watermark(self, room_id: str, events: list[Event]) -> None:
+        """Remember the newest timestamp seen in the room (saved with the sync token)."""
         stamps = [(getattr(e, "source", {}) or {}).get("origin_server_ts", 0) for e in events]
         if stamps:
             current = await self._watermark(room_id) or 0
             newest = max(stamps)
-            if newest > current:
-                await self.db.set_state(WATERMARK + room_id, str(newest))
+            if newest > current and newest > self._pending_watermarks.get(room_id, 0):
+                self._pending_watermarks[room_id] = newest
 
     async def _on_invite(self, room_id: str, invite_state: list) -> None:
         inviter = None
