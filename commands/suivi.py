@@ -46,18 +46,22 @@ async def suivi(ctx: Context, args: list[str]) -> None:
     with user_errors(ctx, EXAMPLE):
         line = parse_record_line(list(ctx.tokens), ctx.clock.now(), ctx.services.dates, example=ex(ctx, EXAMPLE))
     ref, words, note = _project_and_note(ctx, line)
-    code = await _resolve(ctx, ref, words) if ref is not None else None  # first: names words not understood
-    missing = [what for what, value in (("le projet (son code ou son nom)", code), ("la phase", line.phase),
-                                        ("la durée", line.duration)) if value is None]
-    if missing:
+    if ref is None or line.phase is None or line.duration is None:
+        code = await _resolve(ctx, ref, words) if ref is not None else None  # first: names words not understood
+        missing = [what for what, value in (("le projet (son code ou son nom)", code), ("la phase", line.phase),
+                                            ("la durée", line.duration)) if value is None]
         example = EXAMPLE.replace("P-7K3Q", code) if code else EXAMPLE
         raise UserError(f"Il manque {join_fr(missing)}. Exemple : `{ex(ctx, example)}`\n"
                         f"(Détails : `{ctx.prefix}aide suivi`.)")
     with user_errors(ctx, EXAMPLE):
-        view = await svc.log_accompaniment(ctx.session, actor(ctx), NewAccompaniment(
-            project=code, date=line.date or ctx.clock.today(), phase=line.phase, duration_minutes=line.duration,
-            modality=line.modality or "individuel", themes=line.themes or (), note=note,
-            source_event_id=ctx.event.event_id))
+        try:  # the service resolves the code or label itself: one lookup on the common path
+            view = await svc.log_accompaniment(ctx.session, actor(ctx), NewAccompaniment(
+                project=ref, date=line.date or ctx.clock.today(), phase=line.phase, duration_minutes=line.duration,
+                modality=line.modality or "individuel", themes=line.themes or (), note=note,
+                source_event_id=ctx.event.event_id))
+        except NotFound:
+            await _resolve(ctx, ref, words)  # says which word was not understood
+            raise
     shown = await shows_project(ctx, view.project_code)
     text = f"✅ Suivi n°{view.id} enregistré — {record_summary(view, label=shown)}{_assumed(line)}"
     if view.note and shown:

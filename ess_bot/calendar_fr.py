@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-import holidays
 
 SUMMER = ((7, 14), (8, 25))          # 14 July – 25 August: most people are away
 
@@ -66,6 +65,8 @@ class FrenchCalendar:
 
     def _years(self, cache: dict[int, dict[date, str]], year: int, **kwargs) -> dict[date, str]:
         if year not in cache:
+            import holidays  # loaded on first use: a faster bot start
+
             cache[year] = dict(holidays.country_holidays("FR", years=year, language="fr", **kwargs).items())
         return cache[year]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 
-from icalendar import Calendar, Event
 
 PRODID = "-//ess-bot//Réseau ESS Bourgogne-Franche-Comté//FR"
 UID_DOMAIN = "ess-bot"
@@ -39,6 +38,8 @@ def make_uid(kind: str, ident: int | str) -> str:
 def build_calendar(items: list[CalendarItem], tz: tzinfo, now: datetime, *, name: str | None = None,
                    method: str = "PUBLISH") -> bytes:
     """The ``.ics`` bytes for ``items``, start/end in ``tz`` with a matching VTIMEZONE."""
+    from icalendar import Calendar, Event  # loaded on first use: a faster bot start
+
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")

@@ -8,6 +8,7 @@ subclass) whose ``message`` is a French sentence naming the bad value and showin
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import secrets
 from dataclasses import dataclass
@@ -79,8 +80,11 @@ def choice_key(text: str) -> str:
     return _SEPARATORS.sub("", fold(normalize(text)))
 
 
-def _spelling_keys(choice: Choice) -> set[str]:
-    return {k for k in (choice_key(s) for s in choice.spellings()) if k}
+@functools.lru_cache(maxsize=1024)
+def _spelling_keys(choice: Choice) -> frozenset[str]:
+    """The matching keys of one value's spellings (cached: the vocabulary is fixed, and each `!suivi`
+    token is checked against every list)."""
+    return frozenset(k for k in (choice_key(s) for s in choice.spellings()) if k)
 
 
 def _candidates(text: str, clist: ChoiceList, min_prefix: int) -> tuple[list[Choice], list[Choice]]:

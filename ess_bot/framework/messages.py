@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -70,9 +71,15 @@ class Outgoing:
         return cls(**payload, data=data, tag=tag)
 
 
+_converters = threading.local()  # a Markdown instance is costly to build and not thread-safe: one per thread
+
+
 def render_markdown(text: str) -> tuple[str, str]:
     """Markdown → (plain body, HTML). The plain body keeps the text readable without markup."""
-    html = _markdown.markdown(text, extensions=["sane_lists", "nl2br"], output_format="html")
+    converter = getattr(_converters, "md", None)
+    if converter is None:
+        converter = _converters.md = _markdown.Markdown(extensions=["sane_lists", "nl2br"], output_format="html")
+    html = converter.reset().convert(text)
     plain = re.sub(r"\*\*(.+?)\*\*", r"\1", text)
     plain = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"\1", plain)
     plain = re.sub(r"`([^`]+)`", r"\1", plain)

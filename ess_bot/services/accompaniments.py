@@ -580,7 +580,7 @@ class AccompanimentService:
     async def _check_counts_for_partner(self, session: AsyncSession, partner: str, project: Project) -> None:
         """A record counts for its author's partner in the reports: refuse it on a project that partner
         neither holds nor accepted (a coordinator sees every project, but does not follow them all)."""
-        if await self.partner_sees(session, partner, project.code):
+        if project.partner == partner or await self.partner_sees(session, partner, project.code):
             return
         raise Forbidden(f"Le projet {project.code} est porté par {self.partner_name(project.partner)} et n'a pas été "
                         f"orienté vers {self.partner_name(partner)} (ou l'orientation n'est pas acceptée) : ce suivi "
