@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 install: $(STAMP)
+	@# bytecode ahead of time (an editable install has none, and PYTHONDONTWRITEBYTECODE may be set): faster starts
+	@$(BIN)/python -m compileall -q ess_bot commands bench >/dev/null
 
 run: install
 	@if [ -f config.toml ]; then \

@@ -10,6 +10,7 @@ from nio import AsyncClient, RoomMessageText
 
 # nio skips the gap of a "limited" sync: a big timeline limit keeps this naive bot from losing burst messages
 FILTER = {"room": {"timeline": {"limit": 1000}}}
+FIRST = {"room": {"timeline": {"limit": 1}}}  # the history is skipped: no need to download it (as ess-bot)
 
 
 async def main(homeserver: str, user_id: str, token: str, device_id: str) -> None:
@@ -22,7 +23,7 @@ async def main(homeserver: str, user_id: str, token: str, device_id: str) -> Non
                 "msgtype": "m.notice", "body": event.body, "m.mentions": {},
                 "m.relates_to": {"m.in_reply_to": {"event_id": event.event_id}}})
 
-    await client.sync(timeout=0, sync_filter=FILTER)  # skip history, as ess-bot does on first start
+    await client.sync(timeout=0, sync_filter=FIRST, full_state=True)  # skip history, as ess-bot does
     client.add_event_callback(echo, RoomMessageText)
     print("ready", flush=True)
     await client.sync_forever(timeout=30000, sync_filter=FILTER)
