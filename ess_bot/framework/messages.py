@@ -85,3 +85,11 @@ def render_markdown(text: str) -> tuple[str, str]:
     plain = re.sub(r"`([^`]+)`", r"\1", plain)
     plain = re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r"\1 (\2)", plain)
     return plain, html
+
+
+class SendError(Exception):
+    """A send that failed. ``transient`` errors are retried later, in order; others are given up at once."""
+
+    def __init__(self, message: str, transient: bool = True):
+        super().__init__(message)
+        self.transient = transient

@@ -15,7 +15,7 @@ from typing import Awaitable, Callable
 from sqlalchemy import select, update
 
 from ess_bot.clock import Clock
-from ess_bot.framework.messages import Outgoing
+from ess_bot.framework.messages import Outgoing, SendError  # noqa: F401  (SendError: raised by transports)
 from ess_bot.storage.db import Database
 from ess_bot.storage.models import OutboxMessage
 
@@ -24,14 +24,6 @@ log = logging.getLogger(__name__)
 TAG_REF = "tag:"
 SCAN_BATCH = 50      # rows read from the table at a time
 RECENT_IDS = 10_000  # sent row ids remembered against double sends
-
-
-class SendError(Exception):
-    """A send that failed. ``transient`` errors are retried later, in order; others are given up at once."""
-
-    def __init__(self, message: str, transient: bool = True):
-        super().__init__(message)
-        self.transient = transient
 
 
 SendFn = Callable[[Outgoing, str], Awaitable[str]]

@@ -19,19 +19,21 @@ import signal
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import ClientConnectionError
 from nio import (AsyncClient, AsyncClientConfig, ErrorResponse, JoinError, LoginResponse, MessageDirection,
                  RoomMessagesError, RoomSendResponse, SyncError, SyncResponse, UploadResponse, WhoamiResponse)
 from nio.events import Event, InviteMemberEvent, MegolmEvent
 
-from ess_bot.app import App
 from ess_bot.clock import Clock
 from ess_bot.config import Config
-from ess_bot.framework.messages import Incoming, Outgoing
-from ess_bot.framework.outbox import SendError
-from ess_bot.storage.db import Database
+from ess_bot.framework.messages import Incoming, Outgoing, SendError
+
+if TYPE_CHECKING:  # loaded when the bot is built, in a thread while the first requests are on their way
+    from ess_bot.app import App
+    from ess_bot.framework.outbox import OutboxSender
+    from ess_bot.storage.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -156,12 +158,13 @@ def build_content(out: Outgoing) -> tuple[str, dict[str, Any]]:
 class MatrixBot:
     """The bot on a homeserver. ``start()`` returns once the first sync is done; ``stop()`` ends it."""
 
-    def __init__(self, config: Config, clock: Clock | None = None, db: Database | None = None,
+    def __init__(self, config: Config, clock: Clock | None = None, db: "Database | None" = None,
                  request_timeout: float = 60.0, backoff_max: float = 60.0):
         self.config = config
         self.clock = clock or Clock(config.bot.tz)
-        self.db = db or Database(config.database.url)
-        self.app = App(config, self.clock, self.db, transport="matrix")
+        self._db = db
+        self._app: "App | None" = None
+        self._sender: "OutboxSender | None" = None
         self.store_path = Path(config.matrix.store_path)
         self.backoff_max = backoff_max
         client_config = AsyncClientConfig(max_limit_exceeded=None, max_timeouts=None, store_sync_tokens=False,
@@ -171,8 +174,6 @@ class MatrixBot:
         self.store_path.mkdir(parents=True, exist_ok=True)
         self.client = AsyncClient(config.matrix.homeserver, config.matrix.user_id, store_path=str(self.store_path),
                                   config=client_config)
-        self.sender = self.app.outbox_sender(self._send, pace_seconds=config.matrix.broadcast_interval_ms / 1000,
-                                             parallel_rooms=PARALLEL_ROOMS)
         self.first_sync = asyncio.Event()
         self.http_runner = None
         self._tasks: list[asyncio.Task] = []
@@ -184,18 +185,64 @@ class MatrixBot:
         self._undecrypted_pending: bool | None = None  # None: not looked yet
         self._started_at = 0.0
 
+    # -- the application (built on first use) ---------------------------------------------------
+    @property
+    def app(self) -> "App":
+        if self._app is None:
+            self._build_app()
+        return self._app
+
+    @property
+    def db(self) -> "Database":
+        return self.app.db
+
+    @property
+    def sender(self) -> "OutboxSender":
+        if self._sender is None:
+            self._sender = self.app.outbox_sender(self._send, pace_seconds=self.config.matrix.broadcast_interval_ms / 1000,
+                                                  parallel_rooms=PARALLEL_ROOMS)
+        return self._sender
+
+    def _build_app(self) -> None:
+        """Load the application (database layer, services, commands: most of the start-up time) and build it."""
+        from ess_bot.app import App
+        from ess_bot.storage.db import Database
+
+        app = App(self.config, self.clock, self._db or Database(self.config.database.url), transport="matrix")
+        if self._app is None:
+            self._app = app
+
+    def _first_start_without_database(self) -> bool:
+        """True when the SQLite database does not exist yet: a first start, known without loading it."""
+        path = self.config.database_path()
+        return path is not None and not path.exists() and self._app is None and self._db is None
+
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         started = self.clock.monotonic()
-        # the database and the homeserver login do not depend on each other: both at once
-        await asyncio.gather(self.app.prepare(), self.login())
+        prefetched = None
+        if self._app is None:
+            # The application loads in a thread while the login (and, on a first start, the first sync)
+            # wait for the homeserver: Python spends most of a start importing modules.
+            first_start = self._first_start_without_database()
+            loading = asyncio.ensure_future(asyncio.to_thread(self._build_app))
+            try:
+                await self.login()
+                if first_start:
+                    prefetched = await self.client.sync(timeout=0, sync_filter=FIRST_START_FILTER, full_state=True)
+            finally:
+                await loading
+            await self.app.prepare()
+        else:
+            # the database and the homeserver login do not depend on each other: both at once
+            await asyncio.gather(self.app.prepare(), self.login())
         self._started_at = started
         log.info("database ready and logged in after %.2f s", self.clock.monotonic() - started)
         if self.config.http.enabled:  # the calendar feed (aiohttp.web is only loaded then)
             from ess_bot.http import start_http
 
             self.http_runner = await start_http(self.config, self.app)
-        self._tasks.append(asyncio.create_task(self._sync_loop(), name="ess-bot-sync"))
+        self._tasks.append(asyncio.create_task(self._sync_loop(prefetched), name="ess-bot-sync"))
         waiter = asyncio.create_task(self.first_sync.wait())
         done, _ = await asyncio.wait([waiter, self._tasks[0]], return_when=asyncio.FIRST_COMPLETED)
         if self._tasks[0] in done:
@@ -217,7 +264,8 @@ class MatrixBot:
             await stop_http(self.http_runner)
         self.http_runner = None
         await self.client.close()
-        await self.app.close()
+        if self._app is not None:
+            await self._app.close()
 
     async def run_forever(self) -> None:
         await self.start()
@@ -265,9 +313,12 @@ class MatrixBot:
         Credentials(resp.user_id, resp.device_id, resp.access_token, m.homeserver).save(self._credentials_path)
 
     # -- sync loop -------------------------------------------------------------------------------
-    async def _sync_loop(self) -> None:
+    async def _sync_loop(self, prefetched: Any = None) -> None:
+        """``prefetched``: the first start's first sync, asked for while the application was loading."""
         token = await self.db.get_state(SYNC_TOKEN)
         first_start = token is None
+        if not first_start:
+            prefetched = None
         delay = 1.0
         while True:
             try:
@@ -275,8 +326,11 @@ class MatrixBot:
                 timeout = 0 if not self.first_sync.is_set() else self.config.matrix.sync_timeout_ms
                 # the very first start skips history: one event per room is enough (and much faster)
                 sync_filter = FIRST_START_FILTER if token is None else self._sync_filter
-                resp = await self.client.sync(timeout=timeout, since=token, sync_filter=sync_filter,
-                                              full_state=True if not self.first_sync.is_set() else None)
+                if prefetched is not None:
+                    resp, prefetched = prefetched, None
+                else:
+                    resp = await self.client.sync(timeout=timeout, since=token, sync_filter=sync_filter,
+                                                  full_state=True if not self.first_sync.is_set() else None)
                 if isinstance(resp, SyncError):
                     if resp.status_code == "M_UNKNOWN_TOKEN":
                         log.warning("access token no longer valid; logging in again")
