@@ -212,6 +212,19 @@ class MatrixBot:
         if self._app is None:
             self._app = app
 
+    def _load_in_thread(self) -> None:
+        """Build the application and bring its database schema up to date, in a worker thread (with an
+        event loop of its own, whose database connections are closed before returning)."""
+        self._build_app()
+
+        async def prepare() -> None:
+            try:
+                await self._app.prepare()
+            finally:
+                await self._app.db.engine.dispose()
+
+        asyncio.run(prepare())
+
     def _first_start_without_database(self) -> bool:
         """True when the SQLite database does not exist yet: a first start, known without loading it."""
         path = self.config.database_path()
@@ -225,14 +238,14 @@ class MatrixBot:
             # The application loads in a thread while the login (and, on a first start, the first sync)
             # wait for the homeserver: Python spends most of a start importing modules.
             first_start = self._first_start_without_database()
-            loading = asyncio.ensure_future(asyncio.to_thread(self._build_app))
+            loading = asyncio.ensure_future(asyncio.to_thread(self._load_in_thread))
             try:
                 await self.login()
                 if first_start:
                     prefetched = await self.client.sync(timeout=0, sync_filter=FIRST_START_FILTER, full_state=True)
             finally:
                 await loading
-            await self.app.prepare()
+            await self.app.prepare()  # already done in the thread: a quick check
         else:
             # the database and the homeserver login do not depend on each other: both at once
             await asyncio.gather(self.app.prepare(), self.login())
