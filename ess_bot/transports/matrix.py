@@ -41,6 +41,7 @@ SYNC_TOKEN = "matrix.sync_token"
 UNDECRYPTED = "matrix.undecrypted:"  # + event id: a message whose keys have not arrived yet
 MAX_DECRYPT_TRIES = 500               # syncs (about four hours of 30 s long polls) before giving up
 PARALLEL_ROOMS = 8     # rooms the bot sends to at the same time (each room's messages stay in order)
+SETTLE_MAX_EVENTS = 3  # rounds with more commands than this do not wait for their replies
 SETTLE_SECONDS = 5.0  # at most this long between a sync round and the next, waiting for its replies to go
 FIRST_START_FILTER = {"room": {"timeline": {"limit": 1}}}
 WATERMARK = "matrix.room_ts:"      # + room id: origin_server_ts of the newest event seen in the room
@@ -336,6 +337,7 @@ class MatrixBot:
         while True:
             try:
                 self._pending_watermarks.clear()  # a failed round is replayed from the saved position
+                handled_before = self.handled
                 timeout = 0 if not self.first_sync.is_set() else self.config.matrix.sync_timeout_ms
                 # the very first start skips history: one event per room is enough (and much faster)
                 sync_filter = FIRST_START_FILTER if token is None else self._sync_filter
@@ -356,9 +358,10 @@ class MatrixBot:
                     await self._retry_undecrypted()
                 await self._save_position(resp.next_batch)
                 token = resp.next_batch
-                if self.first_sync.is_set():
-                    # this round's replies go out before the next sync is asked for: the homeserver then
-                    # handles one request of ours at a time (the sync would come back with them anyway)
+                if self.first_sync.is_set() and self.handled - handled_before <= SETTLE_MAX_EVENTS:
+                    # A quiet round: its replies go out before the next sync is asked for (the homeserver
+                    # handles one request of ours at a time; the sync would come back with them anyway).
+                    # A busy round: the next batch is fetched while the replies go.
                     await self.sender.settled(SETTLE_SECONDS)
                 delay = 1.0
                 if not self.first_sync.is_set():
