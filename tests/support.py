@@ -4,6 +4,8 @@ recorder that stands for a transport when draining the outbox."""
 from __future__ import annotations
 
 import tomllib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -124,6 +126,19 @@ class Harness:
 
     async def close(self) -> None:
         await self.app.close()
+
+
+
+@asynccontextmanager
+async def started_harness(tmp_path: Path, now: datetime, extra_config: str = "") -> AsyncIterator[Harness]:
+    """A started Harness on a new SQLite file in ``tmp_path``, closed afterwards (the usual ``h``
+    fixture). ``extra_config``: TOML added to the test configuration."""
+    db_url = f"sqlite+aiosqlite:///{tmp_path}/t.db"
+    harness = await Harness(db_url, now, make_config(db_url, extra_config)).start()
+    try:
+        yield harness
+    finally:
+        await harness.close()
 
 
 DEFAULT_PARTNERS = [

@@ -15,7 +15,7 @@ from typing import Awaitable, Callable
 from sqlalchemy import select, update
 
 from ess_bot.clock import Clock
-from ess_bot.framework.messages import Outgoing, SendError  # noqa: F401  (SendError: raised by transports)
+from ess_bot.framework.messages import Outgoing, SendError
 from ess_bot.storage.db import Database
 from ess_bot.storage.models import OutboxMessage
 
@@ -76,7 +76,7 @@ class OutboxSender:
         self.sent_count = 0
         self._lock = asyncio.Lock()  # one drain at a time, or a row could be sent twice
         self._pace_lock = asyncio.Lock()
-        self._drained = asyncio.Condition()
+        self._settle_waiters: set[asyncio.Future] = set()
         self.parallel_rooms = max(1, parallel_rooms)
         self._parallel = asyncio.Semaphore(self.parallel_rooms)
         # ids sent lately: a row offered by the dispatcher can also be seen by a table scan
@@ -89,8 +89,9 @@ class OutboxSender:
             async with self._lock:
                 return await self._drain()
         finally:
-            async with self._drained:
-                self._drained.notify_all()
+            for waiter in self._settle_waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     def _busy(self) -> bool:
         return self.ready.is_set() or bool(self.ready.fresh) or self._lock.locked()
@@ -98,27 +99,33 @@ class OutboxSender:
     async def settled(self, timeout: float) -> bool:
         """Wait until what is waiting to be sent has gone (True), or ``timeout`` seconds (False). A failed
         send that waits for its retry does not count: nothing is held up by a homeserver outage."""
-        try:
-            async with self._drained:
-                await asyncio.wait_for(self._drained.wait_for(lambda: not self._busy()), timeout)
-            return True
-        except TimeoutError:
-            return False
+        # asyncio.wait (not wait_for): a cancelled caller is always cancelled, nothing is swallowed
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._busy():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            waiter = loop.create_future()  # resolved at the end of the next drain
+            self._settle_waiters.add(waiter)
+            try:
+                await asyncio.wait([waiter], timeout=remaining)
+            finally:
+                self._settle_waiters.discard(waiter)
+        return True
 
     async def _next_rows(self) -> list[OutboxMessage]:
         """The rows to send next: the table's unsent rows when a scan is due (start, jobs, failures),
         else the rows the dispatcher just committed, in commit order."""
         signal = self.ready
-        if signal.scan_due or not signal.fresh:
-            if not signal.scan_due:
-                return []
+        if signal.scan_due:
             signal.scan_due = False
             async with self.db.sessions() as session:
                 rows = list((await session.scalars(select(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
                                                    .order_by(OutboxMessage.id).limit(SCAN_BATCH))).all())
             if len(rows) == SCAN_BATCH:
                 signal.scan_due = True  # more after these
-            if rows or not signal.fresh:
+            if rows:
                 return rows
         rows = list(signal.fresh)
         signal.fresh.clear()

@@ -7,8 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from ess_bot.framework.messages import Outgoing
-from ess_bot.framework.outbox import SendError
+from ess_bot.framework.messages import Outgoing, SendError
 from ess_bot.scheduler import schedule
 from ess_bot.storage.models import OutboxMessage, ScheduledJob
 from tests.support import PARIS, Harness, Recorder

@@ -8,7 +8,7 @@ from icalendar import Calendar
 from sqlalchemy import select
 
 from ess_bot.storage.models import ScheduledJob
-from tests.support import PARIS, Harness, make_config
+from tests.support import PARIS, Harness, make_config, started_harness
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=PARIS)
 ADD = ('!evenement ajouter "Inauguration du Pixel" 15/01/2027 18h fin=21h lieu="Le Pixel, Besançon" '
@@ -18,9 +18,8 @@ ROOMS = ["!annonces:test", "!bge:test", "!urscop:test"]
 
 @pytest.fixture
 async def h(tmp_path):
-    harness = await Harness(f"sqlite+aiosqlite:///{tmp_path}/t.db", NOW).start()
-    yield harness
-    await harness.close()
+    async with started_harness(tmp_path, NOW) as harness:
+        yield harness
 
 
 def vevent(out):

@@ -16,7 +16,8 @@ from ess_bot.services import tools as tools_service
 from ess_bot.services.events import EventChanges, NewEvent
 from ess_bot.services.tools import NewTool, ToolChanges
 from ess_bot.storage.models import ScheduledJob
-from tests.support import PARIS, Harness
+from tests.support import PARIS, started_harness
+from tests.unit.test_events_commands import vevent
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=PARIS)  # a Tuesday
 KARIM = Member("@karim:test", "bge-fc", "advisor", "Karim")
@@ -24,14 +25,8 @@ KARIM = Member("@karim:test", "bge-fc", "advisor", "Karim")
 
 @pytest.fixture
 async def h(tmp_path):
-    harness = await Harness(f"sqlite+aiosqlite:///{tmp_path}/t.db", NOW).start()
-    yield harness
-    await harness.close()
-
-
-def vevent(out):
-    [ev] = Calendar.from_ical(out.data).walk("VEVENT")
-    return ev
+    async with started_harness(tmp_path, NOW) as harness:
+        yield harness
 
 
 async def tools(h):

@@ -7,7 +7,7 @@ import pytest
 
 from ess_bot.clock import Clock
 from ess_bot.services.permanences import PermanenceService
-from tests.support import PARIS, Harness, make_config
+from tests.support import PARIS, Harness, make_config, started_harness
 
 PERMANENCES = """
 [[permanences]]
@@ -112,10 +112,8 @@ def test_same_place_and_hours_on_several_days_are_grouped():
 
 @pytest.fixture
 async def h(tmp_path):
-    config = make_config(f"sqlite+aiosqlite:///{tmp_path}/t.db", PERMANENCES)
-    harness = await Harness(config.database.url, datetime(2026, 11, 9, 18, 0, tzinfo=PARIS), config).start()
-    yield harness
-    await harness.close()
+    async with started_harness(tmp_path, datetime(2026, 11, 9, 18, 0, tzinfo=PARIS), PERMANENCES) as harness:
+        yield harness
 
 
 async def test_command_for_one_town(h):

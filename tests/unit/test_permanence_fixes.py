@@ -7,16 +7,14 @@ import pytest
 
 import ess_bot.services.permanences as permanences_module
 from ess_bot.calendar_fr import FrenchCalendar
-from tests.support import PARIS, Harness, make_config
+from tests.support import PARIS, started_harness
 from tests.unit.test_permanence import PERMANENCES, perm, service
 
 
 @pytest.fixture
 async def h(tmp_path):
-    config = make_config(f"sqlite+aiosqlite:///{tmp_path}/t.db", PERMANENCES)
-    harness = await Harness(config.database.url, datetime(2026, 11, 9, 18, 0, tzinfo=PARIS), config).start()
-    yield harness
-    await harness.close()
+    async with started_harness(tmp_path, datetime(2026, 11, 9, 18, 0, tzinfo=PARIS), PERMANENCES) as harness:
+        yield harness
 
 
 async def test_a_department_gives_the_permanences_in_it(h):

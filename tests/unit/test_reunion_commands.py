@@ -9,7 +9,7 @@ from icalendar import Calendar
 from sqlalchemy import select
 
 from ess_bot.storage.models import OutboxMessage, ScheduledJob
-from tests.support import PARIS, Harness
+from tests.support import PARIS, Harness, started_harness
 
 COORD, ANNONCES, BGE, URSCOP = "!coord:test", "!annonces:test", "!bge:test", "!urscop:test"
 CLAIRE, KARIM, MARC, ADMIN = "@claire:test", "@karim:test", "@marc:test", "@admin:test"
@@ -20,11 +20,8 @@ EXPLICIT = '!reunion proposer "Rencontre du réseau" 10/03 14h, 12/03 14h, 18/03
 
 @pytest.fixture
 async def h(tmp_path):
-    harness = await Harness(f"sqlite+aiosqlite:///{tmp_path}/bot.db", NOW).start()
-    try:
+    async with started_harness(tmp_path, NOW) as harness:
         yield harness
-    finally:
-        await harness.close()
 
 
 def texts(outs, kind=None, room=None) -> list[str]:

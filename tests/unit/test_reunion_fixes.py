@@ -18,7 +18,7 @@ from sqlalchemy import select
 import commands._reunion as helpers
 from ess_bot.parsing import parse_duration
 from ess_bot.storage.models import OutboxMessage, ScheduledJob
-from tests.support import PARIS, Harness
+from tests.support import PARIS, Harness, started_harness
 
 COORD, ANNONCES, BGE, URSCOP = "!coord:test", "!annonces:test", "!bge:test", "!urscop:test"
 CLAIRE, KARIM, MARC, ADMIN = "@claire:test", "@karim:test", "@marc:test", "@admin:test"
@@ -32,11 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 async def h(tmp_path):
-    harness = await Harness(f"sqlite+aiosqlite:///{tmp_path}/bot.db", NOW).start()
-    try:
+    async with started_harness(tmp_path, NOW) as harness:
         yield harness
-    finally:
-        await harness.close()
 
 
 def reply(outs) -> str:
