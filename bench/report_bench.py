@@ -206,15 +206,17 @@ async def fill(db: Database, config: Config, records: int) -> None:
 
 def raw_queries(sqlite: bool, partner: str | None = None) -> list[str]:
     """The report's aggregates written as plain SQL: the same statements the service sends (the
-    activity cube, the projects, outcomes, referrals), for ``:start``/``:end`` (and ``:partner``)."""
+    activity cube, the projects, outcomes, referrals), for ``:start``/``:end`` (and ``:partner``; on
+    SQLite ``:first_month``/``:last_month`` too, as the service bounds the cube's month index)."""
     month = "substr(a.date, 1, 7)" if sqlite else "to_char(CAST(a.date AS TIMESTAMP), 'YYYY-MM')"
     false = "0" if sqlite else "false"
     live = f"a.cancelled = {false} AND a.date >= :start AND a.date <= :end"
     if partner:
         live += " AND a.partner = :partner"
+    months = f" AND {month} >= :first_month AND {month} <= :last_month" if sqlite else ""
     cube = (f"WITH cube AS (SELECT a.partner, a.phase, a.modality, {month} AS month, count(*) AS n, "
-            f"sum(a.duration_minutes) AS m FROM accompaniments a WHERE {live} "
-            f"GROUP BY a.partner, a.phase, a.modality, {month}) "
+            f"sum(a.duration_minutes) AS m FROM accompaniments a WHERE {live}{months} "
+            f"GROUP BY {month}, a.partner, a.phase, a.modality) "
             "SELECT 'partner', partner, NULL, sum(n), sum(m) FROM cube GROUP BY partner "
             "UNION ALL SELECT 'phase', phase, NULL, sum(n), sum(m) FROM cube GROUP BY phase "
             "UNION ALL SELECT 'modality', modality, NULL, sum(n), sum(m) FROM cube GROUP BY modality "
@@ -272,7 +274,8 @@ def raw_queries(sqlite: bool, partner: str | None = None) -> list[str]:
 def raw_sql_runner(db: Database):
     """One run of the raw SQL: (wall seconds, CPU seconds)."""
     queries = [text(q) for q in raw_queries(db.is_sqlite)]
-    params = {"start": date(YEAR, 1, 1), "end": date(YEAR, 12, 31)}
+    params = {"start": date(YEAR, 1, 1), "end": date(YEAR, 12, 31), "first_month": f"{YEAR}-01",
+              "last_month": f"{YEAR}-12"}
 
     async def once() -> tuple[float, float]:
         t0, c0 = time.perf_counter(), time.process_time()

@@ -10,14 +10,15 @@ from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import ess_bot.storage.all_models  # noqa: F401  (registers every table on Base.metadata)
-from ess_bot.storage.models import Base
+from ess_bot.storage.models import Base, include_object
 
 target_metadata = Base.metadata
 
 
 def _run(connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
+                      render_as_batch=connection.dialect.name == "sqlite", compare_type=True,
+                      include_object=include_object(connection.dialect.name))
     with context.begin_transaction():
         context.run_migrations()
 

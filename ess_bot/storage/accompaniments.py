@@ -12,10 +12,10 @@ import datetime as dt
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, Numeric, String
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, Numeric, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ess_bot.storage.models import Base
+from ess_bot.storage.models import Base, only_on
 from ess_bot.storage.types import UTCDateTime
 
 USER_ID = 255   # Matrix user ids
@@ -85,6 +85,11 @@ class Accompaniment(Base):
               "duration_minutes"),
         Index("ix_accompaniments_history", "project_id", "partner", "cancelled", "date", "phase",
               "duration_minutes"),
+        # SQLite only (migration 0006): the report's month cube, in GROUP BY order — the month as the
+        # report computes it (services.reports.month_key), so the database streams the groups instead of
+        # sorting every record. PostgreSQL sorts fast enough and its month expression is not immutable.
+        only_on("sqlite", Index("ix_accompaniments_month_cube", text("substr(date, 1, 7)"), "partner", "phase",
+                                "modality", "cancelled", "date", "duration_minutes")),
     )
 
 

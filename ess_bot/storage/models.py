@@ -18,6 +18,22 @@ class Base(DeclarativeBase):
     pass
 
 
+def only_on(dialect: str, index: Index) -> Index:
+    """An index created on one database only (``create_all`` honours ``ddl_if``; :func:`include_object`
+    tells Alembic's autogenerate not to want it elsewhere)."""
+    index.info["only_on"] = dialect
+    return index.ddl_if(dialect=dialect)
+
+
+def include_object(dialect: str):
+    """Alembic's ``include_object`` for a database of ``dialect``: leaves out the indexes
+    :func:`only_on` reserves for another database."""
+    def include(obj, name, type_, reflected, compare_to) -> bool:
+        wanted = obj.info.get("only_on") if type_ == "index" and not reflected else None
+        return wanted is None or wanted == dialect
+    return include
+
+
 class ProcessedEvent(Base):
     """An incoming event the bot has handled; written in the same transaction as its effect."""
 
