@@ -708,6 +708,17 @@ HEALTH_WORDS = (
 )
 _HEALTH = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in sorted(HEALTH_WORDS, key=len, reverse=True))
                      + r")(?!\w)")
+# Names of places, trades and sectors, not anyone's health: the ESS has maisons de santé (often SCIC),
+# centres de santé, mutuelles, sport-santé associations… "Maison de santé des Tilleuls" is a project's
+# name; "maladie", "RQTH" or "santé" on its own still are refused. Folded (no accent, lower case);
+# spaces and hyphens alike.
+HEALTH_SECTOR_PHRASES = (
+    "maison de sante", "maisons de sante", "centre de sante", "centres de sante", "pole de sante",
+    "poles de sante", "reseau de sante", "mutuelle sante", "mutuelle de sante", "mutuelles de sante",
+    "sport sante", "centre medical", "cabinet medical", "materiel medical", "art therapie",
+)
+_HEALTH_SECTOR = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(p).replace(r"\ ", r"[\s\-]+")
+                                                     for p in HEALTH_SECTOR_PHRASES) + r")(?!\w)")
 
 
 @dataclass(frozen=True)
@@ -733,6 +744,8 @@ def find_personal_data(text: str) -> list[PersonalData]:
     found = [PersonalData("email", m.group(0)) for m in _EMAIL.finditer(text)]
     found += [PersonalData("phone", m.group(0)) for m in _PHONE.finditer(text)]
     folded, index = _fold_spans(text)
+    # sector phrases blanked out (same length: the positions still point into ``text``)
+    folded = _HEALTH_SECTOR.sub(lambda m: " " * len(m.group(0)), folded)
     for m in _HEALTH.finditer(folded):
         found.append(PersonalData("health", text[index[m.start()]:index[m.end() - 1] + 1]))
     return found

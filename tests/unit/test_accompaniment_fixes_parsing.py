@@ -13,7 +13,7 @@ import pytest
 from commands._accompaniment import de_partner, member_with_partner
 from ess_bot.config import parse_config
 from ess_bot.parsing import (DateError, DateParser, ParseError, PersonalDataError, check_note, check_personal_data,
-                             match_age, match_duration, match_phrase, parse_number, parse_record_line,
+                             find_personal_data, match_age, match_duration, match_phrase, parse_number, parse_record_line,
                              retention_start, tokenize_quoted)
 from ess_bot.vocabulary import AGE_BANDS, EMPLOYMENT_STATUSES, GENDERS, MINIMA, MODALITIES, PHASES
 
@@ -86,10 +86,30 @@ def test_health_words_are_whole_words(text):
     check_personal_data(text, "la note")
 
 
+@pytest.mark.parametrize("text", [
+    "Maison de santé des Tilleuls", "SCIC Maison de Santé pluriprofessionnelle", "centre de santé associatif",
+    "Pôle de santé du Haut-Doubs", "Mutuelle santé solidaire", "mutuelle de santé", "Sport-santé Vesoul",
+    "cabinet médical partagé", "location de matériel médical", "atelier d'art-thérapie"])
+def test_health_sector_names_are_not_health_data(text):
+    """A project named after a place or a trade of the health sector (maisons de santé are often SCIC)
+    says nothing about anyone's health."""
+    assert find_personal_data(text) == []
+    check_personal_data(text, "le nom du projet")
+
+
+@pytest.mark.parametrize("text, word", [
+    ("Maison de santé : porteuse en ALD", "ALD"), ("santé fragile, voir maison de santé", "santé"),
+    ("Maison de santé ; sa santé l'inquiète", "santé"),
+    ("suivi médical au centre médical", "médical"), ("maladie", "maladie")])
+def test_health_data_next_to_a_sector_name_is_still_refused(text, word):
+    found = find_personal_data(text)
+    assert found and found[0].kind == "health" and found[0].value == word
+
+
 def test_check_personal_data_names_the_field():
     with pytest.raises(PersonalDataError) as exc:
-        check_personal_data("Maison de santé", "le nom du projet")
-    assert exc.value.message.startswith("🔒 Le nom du projet contient une donnée de santé (« santé »)")
+        check_personal_data("Aide aux malades", "le nom du projet")
+    assert exc.value.message.startswith("🔒 Le nom du projet contient une donnée de santé (« malades »)")
     with pytest.raises(PersonalDataError) as exc:
         check_personal_data("écrire à a@b.fr", field="le motif")
     assert exc.value.message.startswith("🔒 Le motif contient une adresse e-mail (« a@b.fr »)")
