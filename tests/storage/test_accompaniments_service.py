@@ -439,7 +439,8 @@ async def test_retention_and_health_data_in_the_service(svc, session):
         await svc.log_accompaniment(session, KARIM, acc(p.code, note="dossier MDPH"))
     assert exc.value.kind == "health" and "« MDPH »" in exc.value.message
     with pytest.raises(PersonalDataRefused):
-        await svc.create_project(session, KARIM, NewProject(label="Maison de santé", department="25"))
+        await svc.create_project(session, KARIM, NewProject(label="Pixel, porteur en ALD", department="25"))
+    assert (await svc.create_project(session, KARIM, NewProject(label="Maison de santé", department="25"))).code
 
 
 async def test_refer_twice_wording(svc, session):

@@ -251,7 +251,9 @@ async def test_notes_with_health_data_are_refused(bot, pixel, note, word):
 
 
 async def test_health_data_elsewhere_is_refused(bot, pixel):
-    assert "donnée de santé" in await bot.reply_to('!projet nouveau "Maison de santé" dep=25')
+    assert "donnée de santé" in await bot.reply_to('!projet nouveau "Pixel RQTH" dep=25')
+    # a place of the health sector is a project's name, not anyone's health
+    assert "✅" in await bot.reply_to('!projet nouveau "Maison de santé des Tilleuls" dep=25')
     assert "donnée de santé" in await bot.reply_to(f'!projet orienter {pixel} urscop "RQTH à prévoir"')
     await bot.say(f"!suivi {pixel} accueil 1h")
     assert "donnée de santé" in await bot.reply_to('!suivi modifier 1 note="handicap"')
