@@ -225,6 +225,31 @@ async def bursts(res: Results, clients: list[TestUser], echo_rooms: list[str], e
     res.add("Mémoire (RSS) après la rafale", f"{rss:.0f} Mo", "", None, "≤ 120 Mo", rss <= 120)
 
 
+# What each start imports, timed alone (after Synapse is stopped, a fresh interpreter each time): the
+# part of a cold start that is Python loading modules, for ess-bot, for the echo bot, and for the stack
+# ess-bot is built on (matrix-nio + SQLAlchemy).
+IMPORTS = {
+    "echo": "import nio",
+    "stack": "import nio, sqlalchemy.orm, sqlalchemy.ext.asyncio, aiosqlite",
+    "ess": "import nio, ess_bot.transports.matrix, ess_bot.app, ess_bot.storage.all_models, commands; commands.modules()",
+}
+
+
+def import_cpu_seconds(runs: int = 7) -> dict[str, float]:
+    """Median CPU time (user + system) of a fresh ``python -c`` for each of IMPORTS, run in turn (so
+    that the three see the same machine: this VM's speed drifts over a minute)."""
+    import resource
+
+    cpu: dict[str, list[float]] = {name: [] for name in IMPORTS}
+    for _ in range(runs):
+        for name, code in IMPORTS.items():
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[name].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return {name: statistics.median(values) for name, values in cpu.items()}
+
+
 def versions() -> str:
     from importlib.metadata import version
     names = ["ess-bot", "matrix-nio", "matrix-synapse", "SQLAlchemy", "aiosqlite", "asyncpg", "dateparser"]
@@ -353,6 +378,18 @@ async def main(args) -> int:
         for u in users:
             await u.close()
         hs.stop()
+
+    if "cold" in only:  # what the cold starts above spent importing modules, timed alone
+        step("imports alone (ess-bot, echo bot, matrix-nio + SQLAlchemy)")
+        imports = import_cpu_seconds()
+        res.add("Démarrage : temps processeur des seuls imports, ess-bot / bot écho (médiane de 7)",
+                f"{imports['ess']:.2f} s", f"{imports['echo']:.2f} s", imports["ess"] / imports["echo"])
+        res.notes.append(
+            f"Imports seuls (temps processeur, médianes de 7, en alternance) : matrix-nio {imports['echo']:.2f} s ; "
+            f"matrix-nio et SQLAlchemy (ORM, asyncio, aiosqlite) {imports['stack']:.2f} s ; tous les modules "
+            f"d'ess-bot {imports['ess']:.2f} s. L'écart de démarrage à froid ({ess_cold - echo_cold:.2f} s) comprend "
+            f"donc environ {imports['ess'] - imports['echo']:.2f} s d'imports, dont "
+            f"{imports['stack'] - imports['echo']:.2f} s pour SQLAlchemy.")
 
     # 5. the report needs no homeserver: measured once the bots and Synapse are stopped (a quiet machine),
     # over 100,000 accompaniments, on SQLite and PostgreSQL
