@@ -245,8 +245,7 @@ class MatrixBot:
                 if first_start:
                     prefetched = await self.client.sync(timeout=0, sync_filter=FIRST_START_FILTER, full_state=True)
             finally:
-                await loading
-            await self.app.prepare()  # already done in the thread: a quick check
+                await loading  # the schema is ready too (prepared in the thread), or this raises
         else:
             # the database and the homeserver login do not depend on each other: both at once
             await asyncio.gather(self.app.prepare(), self.login())
