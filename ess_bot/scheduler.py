@@ -21,12 +21,14 @@ from ess_bot.clock import Clock
 from ess_bot.config import Config
 from ess_bot.framework.context import Queue
 from ess_bot.framework.messages import Outgoing
-from ess_bot.framework.outbox import OutboxSignal
+from ess_bot.framework.outbox import SENT_KEPT, OutboxSignal, purge_sent
 from ess_bot.storage.db import Database
 from ess_bot.storage.models import OutboxMessage, ScheduledJob
 
 log = logging.getLogger(__name__)
 LATE_AFTER = timedelta(minutes=5)
+PURGE_EVERY = timedelta(days=1)          # housekeeping of the outbox (purge_sent)…
+PURGE_FIRST_AFTER = timedelta(minutes=10)  # …first run a while after the start, away from its rush
 RETRY_BASE = timedelta(minutes=5)
 MAX_RETRIES = 6
 
@@ -95,8 +97,21 @@ class Scheduler:
             self.aps = AsyncIOScheduler(timezone=self.clock.tz)
             self.aps.add_job(self.run_due, "interval", seconds=self.tick_seconds, id="tick",
                              coalesce=True, max_instances=1)
+            self.aps.add_job(self.purge, "interval", seconds=PURGE_EVERY.total_seconds(), id="purge",
+                             next_run_time=self.clock.now() + PURGE_FIRST_AFTER, coalesce=True, max_instances=1)
             self.aps.start()
         await self.run_due()
+
+    async def purge(self) -> int:
+        """Housekeeping, daily: sent messages older than SENT_KEPT leave the outbox (see purge_sent)."""
+        try:
+            removed = await purge_sent(self.db, self.clock.now() - SENT_KEPT)
+        except Exception:
+            log.exception("outbox purge failed; will try again at the next run")
+            return 0
+        if removed:
+            log.info("removed %d sent messages older than %d days from the outbox", removed, SENT_KEPT.days)
+        return removed
 
     def shutdown(self) -> None:
         if self.aps is not None and self.aps.running:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from datetime import datetime, timedelta
 from typing import Awaitable, Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from ess_bot.clock import Clock
 from ess_bot.framework.messages import Outgoing, SendError
@@ -24,9 +25,21 @@ log = logging.getLogger(__name__)
 TAG_REF = "tag:"
 SCAN_BATCH = 50      # rows read from the table at a time
 RECENT_IDS = 10_000  # sent row ids remembered against double sends
+SENT_KEPT = timedelta(days=30)  # how long the copy of a sent message stays (see purge_sent)
 
 
 SendFn = Callable[[Outgoing, str], Awaitable[str]]
+
+
+async def purge_sent(db: Database, before: datetime) -> int:
+    """Delete the messages sent before ``before`` that nothing refers to any more (no tag; a tagged
+    message, such as a meeting's poll, is looked up by its tag later): the homeserver holds them, and
+    the bot keeps no copy of the conversation longer than it needs (RGPD). Unsent messages stay.
+    Returns how many were deleted."""
+    async with db.sessions.begin() as session:
+        result = await session.execute(delete(OutboxMessage).where(
+            OutboxMessage.sent_at.is_not(None), OutboxMessage.sent_at < before, OutboxMessage.tag.is_(None)))
+    return result.rowcount or 0
 
 
 class OutboxSignal:

@@ -267,3 +267,48 @@ async def test_settled_waits_for_the_replies_but_not_for_ever(db_url):
     runner.cancel()
     await asyncio.gather(runner, return_exceptions=True)
     await h.close()
+
+
+async def test_old_sent_messages_leave_the_outbox_but_tagged_and_unsent_ones_stay(db_url):
+    """Daily housekeeping: the copy of a message sent more than 30 days ago is deleted (the homeserver
+    has it); a tagged one (a poll the bot looks up later) and one not sent yet are kept."""
+    from ess_bot.framework.outbox import SENT_KEPT
+
+    h = await Harness(db_url, NOW).start()
+    old, recent = NOW - SENT_KEPT - timedelta(days=1), NOW - SENT_KEPT + timedelta(days=1)
+    rows = {
+        "old": OutboxMessage(room_id="!r", payload={"kind": "notice", "body": "vieux"}, created_at=old, sent_at=old,
+                             event_id="$old", attempts=1),
+        "old tagged": OutboxMessage(room_id="!r", payload={"kind": "poll", "body": "sondage"}, tag="poll:1",
+                                    created_at=old, sent_at=old, event_id="$poll", attempts=1),
+        "recent": OutboxMessage(room_id="!r", payload={"kind": "notice", "body": "récent"}, created_at=recent,
+                                sent_at=recent, event_id="$recent", attempts=1),
+        "unsent": OutboxMessage(room_id="!r", payload={"kind": "notice", "body": "en attente"}, created_at=old,
+                                attempts=3, last_error="homeserver down"),
+    }
+    async with h.app.db.sessions.begin() as s:
+        s.add_all(rows.values())
+    assert await h.app.scheduler.purge() == 1
+    async with h.app.db.sessions() as s:
+        left = (await s.scalars(select(OutboxMessage.event_id).order_by(OutboxMessage.id))).all()
+    assert left == ["$poll", "$recent", None]
+    assert await h.app.scheduler.purge() == 0  # nothing more to remove
+    await h.close()
+
+
+async def test_the_live_scheduler_arms_the_daily_purge_away_from_the_start(db_url):
+    from ess_bot.clock import Clock
+    from ess_bot.framework.outbox import OutboxSignal
+    from ess_bot.scheduler import PURGE_EVERY, PURGE_FIRST_AFTER, Scheduler
+
+    h = await Harness(db_url, NOW).start()  # the schema
+    live = Scheduler(h.app.db, Clock(PARIS), h.config, {}, OutboxSignal())
+    await live.start()
+    try:
+        job = live.aps.get_job("purge")
+        first = job.next_run_time - datetime.now(PARIS)
+        assert PURGE_FIRST_AFTER - timedelta(minutes=1) < first <= PURGE_FIRST_AFTER
+        assert job.trigger.interval == PURGE_EVERY
+    finally:
+        live.shutdown()
+        await h.close()
