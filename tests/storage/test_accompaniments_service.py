@@ -90,6 +90,7 @@ def acc(project: str, **kw) -> NewAccompaniment:
     return NewAccompaniment(**fields)
 
 
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
 async def test_migration_creates_the_tables_and_indexes(database):
     async with database.engine.connect() as conn:
         def look(sync_conn):
