@@ -4,10 +4,10 @@ Revision ID: 0006
 Revises: 0005
 
 On SQLite the activity cube of a report grouped records by partner, phase, modality and month with a
-temporary B-tree: sorting 100,000 records took most of its time (137 ms of 140 on the benchmark). This
-index starts with the month expression the report groups by (``substr(date, 1, 7)``, see
-``services.reports.month_key``), then the other groups and every column the cube reads: the period is a
-range of the index and the groups come out in order (61 ms). PostgreSQL does not get it: it sorts fast
+temporary B-tree: sorting the 100,000 records of the benchmark was nearly all of the statement's time
+(about 135 ms). This index starts with the month expression the report groups by (``substr(date, 1, 7)``,
+see ``services.reports.month_key``), then the other groups and every column the cube reads: the period
+is a range of the index and the groups come out in order (about 60 ms). PostgreSQL does not get it: it sorts fast
 enough, and its month expression (``to_char``) may not be indexed.
 """
 from alembic import op
