@@ -123,8 +123,8 @@ async def round_trips(client: TestUser, room: str, bot_id: str, bodies: list[str
 
 
 async def cold_start(proc: BotProcess, client: TestUser, room: str, bot_id: str, body: str) -> tuple[float, bool]:
-    """Process start → first command answered. Also checks that a message sent before the start is never
-    answered. Returns (seconds, history_was_answered)."""
+    """Process start → first command answered. Also tells whether a message sent just before the start
+    was answered (a first start must not; a restart must). Returns (seconds, that_message_was_answered)."""
     before = await client.send_text(room, body + " (avant le démarrage)")
     await client.start_listening()
     proc.start()
@@ -315,11 +315,14 @@ async def main(args) -> int:
             procs.append(proc)
             return proc, url, path
 
-        # 4. cold start, first start of each bot (history skipped), alternately, COLD_RUNS times each; the
-        # last processes stay up for the other measurements
-        step(f"cold start × {args.cold_runs} (echo bot and ess-bot, alternately)")
+        # 4. cold start, first start of each bot (history skipped), alternately, COLD_RUNS times each; then
+        # ess-bot restarted on its database and device (what a deployment or a crash does): a message sent
+        # while it was stopped must be answered. The last processes stay up for the other measurements.
+        step(f"cold start × {args.cold_runs} (echo bot, ess-bot first start, ess-bot restart)")
         c = clients[0]
         echo_colds, ess_colds, echo_hist, ess_hist = [], [], False, False
+        restarts: list[float] = []
+        caught_up = True
         for run in range(args.cold_runs):
             # a new room per run (the client and the bot): every start sees the same short history
             last = run == args.cold_runs - 1
@@ -335,12 +338,21 @@ async def main(args) -> int:
             elapsed, hist = await cold_start(ess_proc, c, room, ess_id, "!ping")
             ess_colds.append(elapsed)
             ess_hist |= hist
+            ess_proc.stop()
+            ess_proc = BotProcess(ess_proc.argv, log=Path(config).parent / "ess-restart.log")
+            procs.append(ess_proc)
+            elapsed, answered_while_down = await cold_start(ess_proc, c, room, ess_id, "!ping")
+            restarts.append(elapsed)
+            caught_up &= answered_while_down
             if not last:
                 echo_proc.stop()
                 ess_proc.stop()
         echo_cold, ess_cold = statistics.median(echo_colds), statistics.median(ess_colds)
+        ess_restart = statistics.median(restarts)
         res.notes.append("Démarrages à froid (s) — bot écho : " + ", ".join(f"{t:.2f}" for t in echo_colds)
-                         + " ; ess-bot : " + ", ".join(f"{t:.2f}" for t in ess_colds) + " (médianes dans le tableau).")
+                         + " ; ess-bot, premier démarrage : " + ", ".join(f"{t:.2f}" for t in ess_colds)
+                         + " ; ess-bot, redémarrage : " + ", ".join(f"{t:.2f}" for t in restarts)
+                         + " (médianes dans le tableau).")
         codes = await workload.seed_projects(config, members)
         only = set(args.only.split(",")) if args.only else {"rt", "burst", "cold", "report", "parse"}
 
@@ -361,6 +373,10 @@ async def main(args) -> int:
                     ess_cold / echo_cold, "≤ 1.50×", ess_cold / echo_cold <= 1.5)
             res.add("Message envoyé avant le premier démarrage : resté sans réponse",
                     "oui" if not ess_hist else "NON", "oui" if not echo_hist else "NON", None, "oui", not ess_hist)
+            res.add(f"Redémarrage (base et appareil existants) → première commande traitée (médiane de "
+                    f"{args.cold_runs})", f"{ess_restart:.2f} s", f"{echo_cold:.2f} s", ess_restart / echo_cold)
+            res.add("Message envoyé pendant l'arrêt : traité au redémarrage", "oui" if caught_up else "NON", "",
+                    None, "oui", caught_up)
 
         if "parse" in only:
             step("date parsing")
