@@ -43,10 +43,7 @@ class App:
 
     async def prepare(self) -> None:
         """Create the SQLite folder if needed and apply the migrations."""
-        path = self.config.database_path()
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        await self.db.upgrade()
+        await self.db.prepare(self.config.database_path())
 
     async def handle(self, event: Incoming) -> bool:
         return await self.dispatcher.handle(event)

@@ -52,6 +52,12 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(self.engine, expire_on_commit=False)
 
+    async def prepare(self, sqlite_path: Path | None = None) -> str:
+        """Create the SQLite file's folder if needed, then :meth:`upgrade`."""
+        if sqlite_path is not None:
+            sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        return await self.upgrade()
+
     async def upgrade(self) -> str:
         """Bring the schema to the newest revision (idempotent). Says what was done: ``"current"``
         (nothing to do), ``"created"`` (a new database: tables made from the models, stamped at the

@@ -19,7 +19,7 @@ import signal
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from aiohttp import ClientConnectionError
 from nio import (AsyncClient, AsyncClientConfig, ErrorResponse, JoinError, LoginResponse, MessageDirection,
@@ -213,18 +213,25 @@ class MatrixBot:
         if self._app is None:
             self._app = app
 
-    def _load_in_thread(self) -> None:
-        """Build the application and bring its database schema up to date, in a worker thread (with an
-        event loop of its own, whose database connections are closed before returning)."""
-        self._build_app()
+    def _load_in_thread(self, token_read: Callable[[str | None], None]) -> None:
+        """In a worker thread (with an event loop of its own, whose database connections are closed
+        before returning): the database first — schema brought up to date, sync token read and handed
+        over at once through ``token_read``, so that a restart's first sync is asked for while the rest
+        loads — then the application (services, commands: most of the start-up time)."""
+        from ess_bot.storage.db import Database
 
-        async def prepare() -> None:
+        db = self._db or Database(self.config.database.url)
+
+        async def database_first() -> None:
             try:
-                await self._app.prepare()
+                await db.prepare(self.config.database_path())
+                token_read(await db.get_state(SYNC_TOKEN))
             finally:
-                await self._app.db.engine.dispose()
+                await db.engine.dispose()
 
-        asyncio.run(prepare())
+        asyncio.run(database_first())
+        self._db = db
+        self._build_app()
 
     def _first_start_without_database(self) -> bool:
         """True when the SQLite database does not exist yet: a first start, known without loading it."""
@@ -234,16 +241,30 @@ class MatrixBot:
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         started = self.clock.monotonic()
-        prefetched = None
+        prefetched = prefetched_since = None
         if self._app is None:
-            # The application loads in a thread while the login (and, on a first start, the first sync)
-            # wait for the homeserver: Python spends most of a start importing modules.
+            # The application loads in a thread while the login and the first sync wait for the
+            # homeserver: Python spends most of a start importing modules. A first start asks for its
+            # first sync (history skipped) at once; a restart as soon as the thread has read where the
+            # last run stopped.
             first_start = self._first_start_without_database()
-            loading = asyncio.ensure_future(asyncio.to_thread(self._load_in_thread))
+            loop = asyncio.get_running_loop()
+            token = loop.create_future()
+
+            def token_read(value: str | None) -> None:
+                loop.call_soon_threadsafe(lambda: token.done() or token.set_result(value))
+
+            loading = asyncio.ensure_future(asyncio.to_thread(self._load_in_thread, token_read))
             try:
                 await self.login()
                 if first_start:
                     prefetched = await self.client.sync(timeout=0, sync_filter=FIRST_START_FILTER, full_state=True)
+                else:
+                    await asyncio.wait([token, loading], return_when=asyncio.FIRST_COMPLETED)
+                    if token.done() and token.result() is not None:
+                        prefetched_since = token.result()
+                        prefetched = await self.client.sync(timeout=0, since=prefetched_since,
+                                                            sync_filter=self._sync_filter, full_state=True)
             finally:
                 await loading  # the schema is ready too (prepared in the thread), or this raises
         else:
@@ -255,7 +276,7 @@ class MatrixBot:
             from ess_bot.http import start_http
 
             self.http_runner = await start_http(self.config, self.app)
-        self._tasks.append(asyncio.create_task(self._sync_loop(prefetched), name="ess-bot-sync"))
+        self._tasks.append(asyncio.create_task(self._sync_loop(prefetched, prefetched_since), name="ess-bot-sync"))
         waiter = asyncio.create_task(self.first_sync.wait())
         done, _ = await asyncio.wait([waiter, self._tasks[0]], return_when=asyncio.FIRST_COMPLETED)
         if self._tasks[0] in done:
@@ -326,11 +347,13 @@ class MatrixBot:
         Credentials(resp.user_id, resp.device_id, resp.access_token, m.homeserver).save(self._credentials_path)
 
     # -- sync loop -------------------------------------------------------------------------------
-    async def _sync_loop(self, prefetched: Any = None) -> None:
-        """``prefetched``: the first start's first sync, asked for while the application was loading."""
+    async def _sync_loop(self, prefetched: Any = None, prefetched_since: str | None = None) -> None:
+        """``prefetched``: the first sync, asked for while the application was loading (since
+        ``prefetched_since``; None: a first start's, history skipped). Used only if the saved position
+        is still that one."""
         token = await self.db.get_state(SYNC_TOKEN)
         first_start = token is None
-        if not first_start:
+        if prefetched_since != token:
             prefetched = None
         delay = 1.0
         while True:
