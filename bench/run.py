@@ -332,14 +332,14 @@ async def main(args) -> int:
             elapsed, hist = await cold_start(echo_proc, c, room, echo.user_id, "bonjour")
             echo_colds.append(elapsed)
             echo_hist |= hist
-            ess_proc, db_url, config = ess_process(run)
+            ess_proc, db_url, config_path = ess_process(run)
             room = await c.create_room(name=f"démarrage ess {run}", invite=[ess_id])
             await ess.join(room)
             elapsed, hist = await cold_start(ess_proc, c, room, ess_id, "!ping")
             ess_colds.append(elapsed)
             ess_hist |= hist
             ess_proc.stop()
-            ess_proc = BotProcess(ess_proc.argv, log=Path(config).parent / "ess-restart.log")
+            ess_proc = BotProcess(ess_proc.argv, log=config_path.parent / "ess-restart.log")
             procs.append(ess_proc)
             elapsed, answered_while_down = await cold_start(ess_proc, c, room, ess_id, "!ping")
             restarts.append(elapsed)
@@ -353,7 +353,7 @@ async def main(args) -> int:
                          + " ; ess-bot, premier démarrage : " + ", ".join(f"{t:.2f}" for t in ess_colds)
                          + " ; ess-bot, redémarrage : " + ", ".join(f"{t:.2f}" for t in restarts)
                          + " (médianes dans le tableau).")
-        codes = await workload.seed_projects(config, members)
+        codes = await workload.seed_projects(config_path, members)
         only = set(args.only.split(",")) if args.only else {"rt", "burst", "cold", "report", "parse"}
 
         # 1–2. sequential round trips

@@ -65,6 +65,22 @@ class OutboxSignal:
             self.fresh.extend(rows)
             self._event.set()
 
+    def take_fresh(self) -> list[OutboxMessage]:
+        """The rows offered since the last call, in commit order (and forgets them)."""
+        rows = list(self.fresh)
+        self.fresh.clear()
+        return rows
+
+    def take_scan(self) -> bool:
+        """Whether a table scan is due (and marks it done)."""
+        due, self.scan_due = self.scan_due, False
+        return due
+
+    def rescan(self) -> None:
+        """After a failed send: forget the offered rows, the next drain reads the table in order."""
+        self.fresh.clear()
+        self.scan_due = True
+
     def clear(self) -> None:
         self._event.clear()
 
@@ -130,19 +146,15 @@ class OutboxSender:
     async def _next_rows(self) -> list[OutboxMessage]:
         """The rows to send next: the table's unsent rows when a scan is due (start, jobs, failures),
         else the rows the dispatcher just committed, in commit order."""
-        signal = self.ready
-        if signal.scan_due:
-            signal.scan_due = False
+        if self.ready.take_scan():
             async with self.db.sessions() as session:
                 rows = list((await session.scalars(select(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
                                                    .order_by(OutboxMessage.id).limit(SCAN_BATCH))).all())
             if len(rows) == SCAN_BATCH:
-                signal.scan_due = True  # more after these
+                self.ready.scan_due = True  # more after these
             if rows:
                 return rows
-        rows = list(signal.fresh)
-        signal.fresh.clear()
-        return rows
+        return self.ready.take_fresh()
 
     def _remember(self, row_id: int) -> None:
         if len(self._recent) == self._recent.maxlen:
@@ -169,8 +181,7 @@ class OutboxSender:
             failures = [r for r in results if isinstance(r, BaseException)]
             sent += sum(r for r in results if isinstance(r, int))
             if failures:
-                self.ready.scan_due = True  # resend what is left from the table, in order
-                self.ready.fresh.clear()
+                self.ready.rescan()  # what is left goes again from the table, in order
                 raise failures[0]
 
     async def _send_room(self, rows: list[OutboxMessage]) -> int:

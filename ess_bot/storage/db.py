@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table, event, insert, inspect, select
@@ -83,8 +82,7 @@ class Database:
             return await session.scalar(select(BotState.value).where(BotState.key == key))
 
     async def set_state(self, key: str, value: str) -> None:
-        async with self.sessions.begin() as session:
-            await set_state(session, key, value)
+        await self.set_states({key: value})
 
     async def set_states(self, values: dict[str, str]) -> None:
         """Several keys in one transaction."""

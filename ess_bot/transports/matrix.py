@@ -238,35 +238,38 @@ class MatrixBot:
         path = self.config.database_path()
         return path is not None and not path.exists() and self._app is None and self._db is None
 
+    async def _load_while_connecting(self) -> tuple[Any, str | None]:
+        """The application loads in a thread while the login and the first sync wait for the homeserver
+        (Python spends most of a start importing modules). A first start asks for its first sync (history
+        skipped) at once; a restart as soon as the thread has read where the last run stopped. Returns
+        that first sync and the position it was asked from (both None when there is none)."""
+        first_start = self._first_start_without_database()
+        loop = asyncio.get_running_loop()
+        token = loop.create_future()
+
+        def token_read(value: str | None) -> None:
+            loop.call_soon_threadsafe(lambda: token.done() or token.set_result(value))
+
+        loading = asyncio.ensure_future(asyncio.to_thread(self._load_in_thread, token_read))
+        try:
+            await self.login()
+            if first_start:
+                return await self.client.sync(timeout=0, sync_filter=FIRST_START_FILTER, full_state=True), None
+            await asyncio.wait([token, loading], return_when=asyncio.FIRST_COMPLETED)
+            since = token.result() if token.done() else None
+            if since is None:  # no position saved: the sync loop starts as a first start does
+                return None, None
+            return await self.client.sync(timeout=0, since=since, sync_filter=self._sync_filter,
+                                          full_state=True), since
+        finally:
+            await loading  # the schema is ready too (prepared in the thread), or this raises
+
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         started = self.clock.monotonic()
         prefetched = prefetched_since = None
         if self._app is None:
-            # The application loads in a thread while the login and the first sync wait for the
-            # homeserver: Python spends most of a start importing modules. A first start asks for its
-            # first sync (history skipped) at once; a restart as soon as the thread has read where the
-            # last run stopped.
-            first_start = self._first_start_without_database()
-            loop = asyncio.get_running_loop()
-            token = loop.create_future()
-
-            def token_read(value: str | None) -> None:
-                loop.call_soon_threadsafe(lambda: token.done() or token.set_result(value))
-
-            loading = asyncio.ensure_future(asyncio.to_thread(self._load_in_thread, token_read))
-            try:
-                await self.login()
-                if first_start:
-                    prefetched = await self.client.sync(timeout=0, sync_filter=FIRST_START_FILTER, full_state=True)
-                else:
-                    await asyncio.wait([token, loading], return_when=asyncio.FIRST_COMPLETED)
-                    if token.done() and token.result() is not None:
-                        prefetched_since = token.result()
-                        prefetched = await self.client.sync(timeout=0, since=prefetched_since,
-                                                            sync_filter=self._sync_filter, full_state=True)
-            finally:
-                await loading  # the schema is ready too (prepared in the thread), or this raises
+            prefetched, prefetched_since = await self._load_while_connecting()
         else:
             # the database and the homeserver login do not depend on each other: both at once
             await asyncio.gather(self.app.prepare(), self.login())
