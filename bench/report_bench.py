@@ -206,7 +206,7 @@ async def fill(db: Database, config: Config, records: int) -> None:
 
 def raw_queries(sqlite: bool, partner: str | None = None) -> list[str]:
     """The report's aggregates written as plain SQL: the same statements the service sends (the
-    activity cube, the projects, outcomes, referrals), for ``:start``/``:end`` (and ``:partner``; on
+    activity cube, the distinct projects per phase, the other project figures, outcomes, referrals), for ``:start``/``:end`` (and ``:partner``; on
     SQLite ``:first_month``/``:last_month`` too, as the service bounds the cube's month index)."""
     month = "substr(a.date, 1, 7)" if sqlite else "to_char(CAST(a.date AS TIMESTAMP), 'YYYY-MM')"
     false = "0" if sqlite else "false"
@@ -223,23 +223,20 @@ def raw_queries(sqlite: bool, partner: str | None = None) -> list[str]:
             "UNION ALL SELECT 'month', month, NULL, sum(n), sum(m) FROM cube GROUP BY month "
             "UNION ALL SELECT 'partner_month', partner, month, sum(n), sum(m) FROM cube GROUP BY partner, month "
             "UNION ALL SELECT 'total', NULL, NULL, sum(n), sum(m) FROM cube")
-    phases = ("accueil", "emergence", "ante_creation", "financement", "lancement", "post_creation")
     bands = ("gender", "age_band", "employment_status", "minima", "qpv", "frr")
     earlier = f"b.project_id = s.pid AND b.cancelled = {false} AND b.date < :start"
     if partner:
         earlier += " AND b.partner = :partner"
-    flags = ", ".join(f"max(CASE WHEN a.phase = '{k}' THEN 1 ELSE 0 END) AS f_{k}" for k in phases)
-    project_flags = ", ".join(f"max(pp.f_{k}) AS f_{k}" for k in phases)
+    phases = f"SELECT a.phase, count(DISTINCT a.project_id) FROM accompaniments a WHERE {live} GROUP BY a.phase"
     projects = (
-        f"WITH pp AS (SELECT a.project_id AS pid, a.partner, count(*) AS n, sum(a.duration_minutes) AS m, {flags} "
+        f"WITH pp AS (SELECT a.project_id AS pid, a.partner, count(*) AS n, sum(a.duration_minutes) AS m "
         f"FROM accompaniments a WHERE {live} GROUP BY a.project_id, a.partner), "
-        f"s AS (SELECT pp.pid, sum(pp.n) AS n, sum(pp.m) AS m, {project_flags} FROM pp GROUP BY pp.pid), "
+        f"s AS (SELECT pp.pid, sum(pp.n) AS n, sum(pp.m) AS m FROM pp GROUP BY pp.pid), "
         f"pr AS (SELECT p.department, {', '.join('p.' + b for b in bands)}, count(*) AS k, sum(s.n) AS n, "
         f"sum(s.m) AS m FROM s JOIN projects p ON p.id = s.pid GROUP BY p.department, "
         f"{', '.join('p.' + b for b in bands)}) "
         "SELECT 'total', NULL, count(*), sum(s.n), sum(s.m) FROM s "
         "UNION ALL SELECT 'partner', pp.partner, count(*), sum(pp.n), sum(pp.m) FROM pp GROUP BY pp.partner "
-        + "".join(f"UNION ALL SELECT 'phase', '{k}', sum(s.f_{k}), NULL, NULL FROM s " for k in phases)
         + "UNION ALL SELECT 'department', pr.department, sum(pr.k), sum(pr.n), sum(pr.m) FROM pr GROUP BY pr.department "
         f"UNION ALL SELECT 'new', NULL, count(*), NULL, NULL FROM s WHERE NOT EXISTS "
         f"(SELECT 1 FROM accompaniments b WHERE {earlier}) "
@@ -258,7 +255,7 @@ def raw_queries(sqlite: bool, partner: str | None = None) -> list[str]:
     sides = ("coalesce(sum(CASE WHEN r.from_partner = :partner THEN 1 ELSE 0 END), 0), "
              "coalesce(sum(CASE WHEN r.to_partner = :partner THEN 1 ELSE 0 END), 0)") if partner else "0, 0"
     return [
-        cube, projects,
+        cube, phases, projects,
         "SELECT o.outcome, count(*), coalesce(sum(o.jobs_fte), 0) FROM project_outcomes o "
         f"WHERE o.date >= :start AND o.date <= :end{outcome_scope} GROUP BY o.outcome ORDER BY o.outcome",
         "SELECT o.legal_form, count(*), coalesce(sum(o.jobs_fte), 0) FROM project_outcomes o "

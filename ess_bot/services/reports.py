@@ -25,7 +25,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import (Integer, String, case, exists, false, func, literal_column, null, or_, select,
+from sqlalchemy import (Integer, String, case, distinct, exists, false, func, literal_column, null, or_, select,
                         union_all)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
@@ -208,7 +208,8 @@ class ActivityCube:
 
 @dataclass
 class ProjectFigures:
-    activity: dict[str, dict[str | None, Activity]] = field(default_factory=dict)  # total/partner/phase/department
+    activity: dict[str, dict[str | None, Activity]] = field(default_factory=dict)  # total/partner/department
+    phase: dict[str, int] = field(default_factory=dict)                            # phase → projects
     profile: dict[str, dict[str | None, int]] = field(default_factory=dict)        # dimension → value → projects
     counts: dict[str, int] = field(default_factory=dict)                           # new, job_seekers…
 
@@ -297,24 +298,27 @@ class ReportService:
     async def build(self, session: AsyncSession, period: Period, partner: str | None, *,
                     side: AsyncSession | None = None,
                     on_cube: "Callable[[ActivityCube], None] | None" = None) -> Report:
-        """Every figure of the report: two statements over the accompaniments (the activity cube, the
-        projects) and four small ones over outcomes and referrals.
+        """Every figure of the report: three statements over the accompaniments (the activity cube, the
+        distinct projects per phase, the other project figures) and four small ones over outcomes and
+        referrals.
 
-        ``side``: a second session (another connection): the cube is computed there while the projects
-        are computed on ``session`` — the database works on both at once. ``on_cube`` is called with
-        the cube as soon as it is known (the chart can be drawn meanwhile, see :meth:`chart`).
+        ``side``: a second session (another connection): the cube and the phases are computed there
+        while the projects are computed on ``session`` — the database works on both at once.
+        ``on_cube`` is called with the cube as soon as it is known (the chart can be drawn meanwhile,
+        see :meth:`chart`).
         """
-        async def cube_first() -> ActivityCube:
+        async def cube_first() -> tuple[ActivityCube, dict[str, int]]:
             cube = await self.activity(side or session, period, partner)
             if on_cube is not None:
                 on_cube(cube)
-            return cube
+            return cube, await self.phase_projects(side or session, period, partner)
 
         if side is None:
-            cube = await cube_first()
+            cube, phases = await cube_first()
             projects = await self._projects(session, period, partner)
         else:
-            cube, projects = await asyncio.gather(cube_first(), self._projects(session, period, partner))
+            (cube, phases), projects = await asyncio.gather(cube_first(), self._projects(session, period, partner))
+        projects.phase = phases
         outcomes, by_outcome, by_form = await self._outcomes(session, period, partner)
         referrals, routes = await self._referrals(session, period, partner)
         return self.assemble(period, partner, cube, projects, outcomes, by_outcome, by_form, referrals, routes)
@@ -364,24 +368,30 @@ class ReportService:
                 getattr(out, kind)[key] = value
         return out
 
-    async def _projects(self, session: AsyncSession, period: Period, partner: str | None) -> "ProjectFigures":
-        """Distinct projects (in total, by partner, phase and département), new projects and the
-        holders' profile, in one statement built in three steps so that no step counts DISTINCT:
+    async def phase_projects(self, session: AsyncSession, period: Period, partner: str | None) -> dict[str, int]:
+        """Distinct projects accompanied in each phase: read phase by phase from
+        ix_accompaniments_phase_projects (one flag per phase carried through :meth:`_projects` cost three
+        times as much)."""
+        acc = Accompaniment
+        stmt = (select(acc.phase, func.count(distinct(acc.project_id))).where(*self._live(period, partner))
+                .group_by(acc.phase))
+        return {phase: _int(count) for phase, count in (await session.execute(stmt)).all()}
 
-        - ``pp``: one row per (project, partner) with its records, minutes and one flag per phase;
+    async def _projects(self, session: AsyncSession, period: Period, partner: str | None) -> "ProjectFigures":
+        """Distinct projects (in total, by partner and département), new projects and the holders'
+        profile, in one statement built in three steps so that no step counts DISTINCT:
+
+        - ``pp``: one row per (project, partner) with its records and minutes;
         - ``per_project``: one row per project (so ``count(*)`` counts projects);
         - ``profiles``: projects counted per (département, profile bands) — every profile breakdown
           and the département breakdown are GROUP BYs over these few rows.
         """
         acc, P = Accompaniment, Project
-        phases = PHASES.keys()
         pp = (select(acc.project_id.label("pid"), acc.partner.label("partner"), func.count().label("n"),
-                     func.sum(acc.duration_minutes).label("m"),
-                     *(func.max(case((acc.phase == k, _ONE), else_=_ZERO)).label(f"f_{k}") for k in phases))
+                     func.sum(acc.duration_minutes).label("m"))
               .where(*self._live(period, partner))
               .group_by(acc.project_id, acc.partner).cte("pp"))
-        per_project = (select(pp.c.pid, func.sum(pp.c.n).label("n"), func.sum(pp.c.m).label("m"),
-                              *(func.max(pp.c[f"f_{k}"]).label(f"f_{k}") for k in phases))
+        per_project = (select(pp.c.pid, func.sum(pp.c.n).label("n"), func.sum(pp.c.m).label("m"))
                        .group_by(pp.c.pid).cte("per_project"))
         band_columns = [getattr(P, name) for name, _ in PROFILE_DIMENSIONS]
         profiles = (select(P.department, *band_columns, func.count().label("k"),
@@ -397,7 +407,6 @@ class ReportService:
             select(_kind("total"), _none(), func.count(), func.sum(per_project.c.n), func.sum(per_project.c.m)),
             select(_kind("partner"), pp.c.partner, func.count(), func.sum(pp.c.n), func.sum(pp.c.m))
             .group_by(pp.c.partner),
-            *(select(_kind("phase"), _text(k), func.sum(per_project.c[f"f_{k}"]), *nothing) for k in phases),
             select(_kind("department"), pr.department, func.sum(pr.k), func.sum(pr.n), func.sum(pr.m))
             .group_by(pr.department),
             select(_kind("new"), _none(), func.count(), *nothing).select_from(per_project)
@@ -411,7 +420,7 @@ class ReportService:
         ]
         out = ProjectFigures()
         for kind, key, count, n, m in (await session.execute(union_all(*branches))).all():
-            if kind in ("total", "partner", "phase", "department"):
+            if kind in ("total", "partner", "department"):
                 out.activity.setdefault(kind, {})[key] = Activity(_int(n), _int(count), _int(m))
             elif kind.startswith("profile:"):
                 out.profile.setdefault(kind[8:], {})[key] = _int(count)
@@ -447,12 +456,12 @@ class ReportService:
         zero = Activity(0, 0, 0)
         distinct_of = projects.activity
 
-        def merged(kind: str, counts: dict) -> dict[str, Activity]:
+        def merged(counts: dict, seen: dict[str, int]) -> dict[str, Activity]:
             """Counts and minutes from the cube, distinct projects from the project figures."""
-            seen = distinct_of.get(kind, {})
-            return {k: Activity(n, seen[k].projects if k in seen else 0, m) for k, (n, m) in counts.items()}
+            return {k: Activity(n, seen.get(k, 0), m) for k, (n, m) in counts.items()}
 
-        by_partner, by_phase = merged("partner", cube.partner), merged("phase", cube.phase)
+        by_partner = merged(cube.partner, {k: a.projects for k, a in distinct_of.get("partner", {}).items()})
+        by_phase = merged(cube.phase, projects.phase)
         by_modality = {k: Activity(n, None, m) for k, (n, m) in cube.modality.items()}
         by_month = {k: Activity(n, None, m) for k, (n, m) in cube.month.items()}
         slugs = self._slugs(partner, by_partner)

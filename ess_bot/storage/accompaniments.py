@@ -90,6 +90,8 @@ class Accompaniment(Base):
         # sorting every record. PostgreSQL sorts fast enough and its month expression is not immutable.
         only_on("sqlite", Index("ix_accompaniments_month_cube", text("substr(date, 1, 7)"), "partner", "phase",
                                 "modality", "cancelled", "date", "duration_minutes")),
+        # the report's distinct projects per phase (migration 0007): read from the index alone, phase by phase
+        Index("ix_accompaniments_phase_projects", "phase", "project_id", "cancelled", "date", "partner"),
     )
 
 

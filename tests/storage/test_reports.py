@@ -285,8 +285,10 @@ async def test_raw_sql_of_the_benchmark_gives_the_same_figures(seeded, service):
               "last_month": f"{T3.end:%Y-%m}"}
     async with seeded.engine.connect() as conn:
         results = [(await conn.execute(text(q), params)).all() for q in raw_queries(seeded.is_sqlite, "bge-fc")]
-    cube, projects, outcomes, forms, referrals, routes = results
+    cube, phases, projects, outcomes, forms, referrals, routes = results
     assert [tuple(x) for x in cube if x[0] == "total"] == [("total", None, None, 5, 405)]
+    assert {k: int(n) for k, n in phases} == {k: a.projects for k, a in r.by_phase if a.projects}
+    assert sum(int(n) for _, n in phases) > 0
     assert ("total", None, 3, 5, 405) in [tuple(x) for x in projects]
     assert ("new", None, 2, None, None) in [tuple(x) for x in projects]
     assert sorted((k, int(n)) for k, n, _ in outcomes) == [("abandon", 1), ("creation", 1)]
@@ -320,3 +322,48 @@ async def test_network_month_cube_reads_its_index_in_order_on_sqlite(seeded, ser
         cube_steps = details[details.index("MATERIALIZE cube") + 1:][:2]
         assert "ix_accompaniments_month_cube" in cube_steps[0]
         assert not any("TEMP B-TREE" in d for d in cube_steps), details
+
+
+async def test_distinct_projects_per_phase_read_from_their_index(seeded, service):
+    """The projects of each phase (a project counts once per phase it went through, however many
+    records, partners or cancellations) equal a count made record by record; on SQLite the statement
+    reads ix_accompaniments_phase_projects alone (the six per-phase flags it replaced tripled the time
+    of the projects statement)."""
+    from sqlalchemy import event, select
+
+    from ess_bot.storage.accompaniments import Accompaniment
+
+    created = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    async with seeded.sessions.begin() as session:  # P-2222 in "accueil" twice more (two partners), once cancelled
+        for n, partner, day, cancelled in ((20, "bge-fc", date(2026, 8, 3), False), (21, "urscop", date(2026, 9, 1), False),
+                                           (22, "bge-fc", date(2026, 9, 2), True)):
+            session.add(Accompaniment(id=n, project_id=1, advisor="@test:test", partner=partner, date=day,
+                                      phase="accueil", modality="individuel", duration_minutes=30, note="",
+                                      cancelled=cancelled, created_at=created))
+    sent: list[tuple] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        sent.append((statement, parameters))
+
+    found = {}
+    for partner in (None, "bge-fc", "urscop"):
+        event.listen(seeded.engine.sync_engine, "before_cursor_execute", capture)
+        try:
+            async with seeded.sessions() as session:
+                found[partner] = await service.phase_projects(session, T3, partner)
+                conn = await session.connection()
+                plan = (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sent[-1][0], sent[-1][1])).all() \
+                    if seeded.is_sqlite and partner is None else []
+                rows = (await session.execute(select(Accompaniment))).scalars().all()
+        finally:
+            event.remove(seeded.engine.sync_engine, "before_cursor_execute", capture)
+        expected: dict[str, set[int]] = {}
+        for a in rows:
+            if not a.cancelled and T3.start <= a.date <= T3.end and partner in (None, a.partner):
+                expected.setdefault(a.phase, set()).add(a.project_id)
+        assert found[partner] == {k: len(v) for k, v in expected.items()}
+        if plan:
+            assert any("COVERING INDEX ix_accompaniments_phase_projects" in r[3] for r in plan), plan
+    # 5 live "accueil" records in T3 over the network, 3 projects; at URSCOP: P-2222 alone
+    assert found[None]["accueil"] == 3 and found["bge-fc"]["accueil"] == 2 and found["urscop"]["accueil"] == 1
+    assert (await build(seeded, service, T3)).by_phase[0] == ("accueil", A(5, 3, 195))
