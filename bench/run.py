@@ -304,6 +304,14 @@ async def main(args) -> int:
             procs.append(proc)
             return proc
 
+        def stack_process(run: int) -> BotProcess:
+            """The echo bot plus SQLAlchemy (bench/stack_bot.py): what the chosen stack alone costs."""
+            _, token, device = hs.login(echo.user_id, ess_password)
+            proc = BotProcess([sys.executable, "-m", "bench.stack_bot", hs.base_url, echo.user_id, token, device,
+                               str(work / f"stack-{run}.db")], log=work / "stack.log")
+            procs.append(proc)
+            return proc
+
         def ess_process(run: int) -> tuple[BotProcess, str, Path]:
             """ess-bot on a fresh database and store: each run is a first start."""
             run_dir = work / f"ess-{run}"
@@ -318,14 +326,23 @@ async def main(args) -> int:
         # 4. cold start, first start of each bot (history skipped), alternately, COLD_RUNS times each; then
         # ess-bot restarted on its database and device (what a deployment or a crash does): a message sent
         # while it was stopped must be answered. The last processes stay up for the other measurements.
-        step(f"cold start × {args.cold_runs} (echo bot, ess-bot first start, ess-bot restart)")
+        step(f"cold start × {args.cold_runs} (echo bot, echo bot + SQLAlchemy, ess-bot first start, ess-bot restart)")
         c = clients[0]
         echo_colds, ess_colds, echo_hist, ess_hist = [], [], False, False
+        stack_colds: list[float] = []
         restarts: list[float] = []
         caught_up = True
         for run in range(args.cold_runs):
             # a new room per run (the client and the bot): every start sees the same short history
             last = run == args.cold_runs - 1
+            # the stack bot first (it answers as the echo bot's account, so never while the echo bot runs)
+            stack_proc = stack_process(run)
+            room = await c.create_room(name=f"démarrage pile {run}", invite=[echo.user_id])
+            await echo.join(room)
+            elapsed, hist = await cold_start(stack_proc, c, room, echo.user_id, "bonjour")
+            stack_colds.append(elapsed)
+            echo_hist |= hist
+            stack_proc.stop()
             echo_proc = echo_process()
             room = await c.create_room(name=f"démarrage écho {run}", invite=[echo.user_id])
             await echo.join(room)
@@ -348,8 +365,9 @@ async def main(args) -> int:
                 echo_proc.stop()
                 ess_proc.stop()
         echo_cold, ess_cold = statistics.median(echo_colds), statistics.median(ess_colds)
-        ess_restart = statistics.median(restarts)
+        ess_restart, stack_cold = statistics.median(restarts), statistics.median(stack_colds)
         res.notes.append("Démarrages à froid (s) — bot écho : " + ", ".join(f"{t:.2f}" for t in echo_colds)
+                         + " ; bot écho + SQLAlchemy : " + ", ".join(f"{t:.2f}" for t in stack_colds)
                          + " ; ess-bot, premier démarrage : " + ", ".join(f"{t:.2f}" for t in ess_colds)
                          + " ; ess-bot, redémarrage : " + ", ".join(f"{t:.2f}" for t in restarts)
                          + " (médianes dans le tableau).")
@@ -371,6 +389,10 @@ async def main(args) -> int:
             res.add(f"Démarrage à froid → première commande traitée (médiane de {args.cold_runs})", f"{ess_cold:.2f} s",
                     f"{echo_cold:.2f} s",
                     ess_cold / echo_cold, "≤ 1.50×", ess_cold / echo_cold <= 1.5)
+            res.add(f"Démarrage à froid du bot écho + SQLAlchemy, sans code d'ess-bot (médiane de {args.cold_runs})",
+                    f"{stack_cold:.2f} s", f"{echo_cold:.2f} s", stack_cold / echo_cold)
+            res.add("Démarrage à froid d'ess-bot rapporté à celui du bot écho + SQLAlchemy", f"{ess_cold:.2f} s",
+                    f"{stack_cold:.2f} s", ess_cold / stack_cold)
             res.add("Message envoyé avant le premier démarrage : resté sans réponse",
                     "oui" if not ess_hist else "NON", "oui" if not echo_hist else "NON", None, "oui", not ess_hist)
             res.add(f"Redémarrage (base et appareil existants) → première commande traitée (médiane de "
