@@ -251,12 +251,6 @@ def _none() -> ColumnElement:
     return null()
 
 
-def _text(value: str) -> ColumnElement:
-    """A constant string column, inlined (``value`` comes from the vocabulary, never from a user)."""
-    assert value.replace("_", "").isalnum(), value
-    return literal_column(f"'{value}'", String)
-
-
 _ONE, _ZERO = literal_column("1", Integer), literal_column("0", Integer)
 
 
