@@ -43,6 +43,7 @@ MAX_DECRYPT_TRIES = 500               # syncs (about four hours of 30 s long pol
 PARALLEL_ROOMS = 8     # rooms the bot sends to at the same time (each room's messages stay in order)
 SETTLE_MAX_EVENTS = 3  # rounds with more commands than this do not wait for their replies
 SETTLE_SECONDS = 5.0  # at most this long between a sync round and the next, waiting for its replies to go
+SCHEDULER_GRACE = 2.0  # the scheduler starts after the round that follows the first sync, or this long after it
 FIRST_START_FILTER = {"room": {"timeline": {"limit": 1}}}
 WATERMARK = "matrix.room_ts:"      # + room id: origin_server_ts of the newest event seen in the room
 POLL_RESPONSE_TYPES = ("org.matrix.msc3381.poll.response", "m.poll.response")
@@ -176,6 +177,7 @@ class MatrixBot:
         self.client = AsyncClient(config.matrix.homeserver, config.matrix.user_id, store_path=str(self.store_path),
                                   config=client_config)
         self.first_sync = asyncio.Event()
+        self.caught_up = asyncio.Event()  # a sync round after the first one has been handled
         self.http_runner = None
         self._tasks: list[asyncio.Task] = []
         self._sync_filter: dict[str, Any] = {"room": {"timeline": {"limit": config.matrix.timeline_limit}}}
@@ -391,6 +393,8 @@ class MatrixBot:
                 delay = 1.0
                 if not self.first_sync.is_set():
                     await self._after_first_sync()
+                else:
+                    self.caught_up.set()
             except asyncio.CancelledError:
                 raise
             except FatalMatrixError:
@@ -409,12 +413,20 @@ class MatrixBot:
     async def _after_first_sync(self) -> None:
         self.first_sync.set()
         self._tasks.append(asyncio.create_task(self.sender.run(self.backoff_max), name="ess-bot-outbox"))
-        # the scheduler (late jobs, next wake-up) starts beside the sync loop: commands waiting since
-        # the start are not held up by it
-        self._tasks.append(asyncio.create_task(self.app.scheduler.start(), name="ess-bot-scheduler-start"))
+        self._tasks.append(asyncio.create_task(self._start_scheduler(), name="ess-bot-scheduler-start"))
         self.app.outbox_ready.set()
         log.info("first sync done %.2f s after the start; %d rooms joined",
                  self.clock.monotonic() - self._started_at, len(self.client.rooms))
+
+    async def _start_scheduler(self) -> None:
+        """The scheduler (late jobs, next wake-up) starts once the sync round after the first one is
+        handled — on a first start, the commands sent while the bot was starting — or SCHEDULER_GRACE
+        seconds after the first sync if nothing comes: people waiting for an answer come first."""
+        try:
+            await asyncio.wait_for(self.caught_up.wait(), SCHEDULER_GRACE)
+        except asyncio.TimeoutError:
+            pass
+        await self.app.scheduler.start()
 
     async def _key_maintenance(self) -> None:
         if not self.client.olm:

@@ -59,3 +59,73 @@ async def test_first_sync_skips_history_and_own_join_cuts_earlier_events(tmp_pat
         assert bot.handled == 1
     finally:
         await bot.stop()
+
+
+async def run_loop_over(bot: MatrixBot, responses: list[SyncResponse], log: list[str]) -> None:
+    """Feed ``responses`` to the sync loop one by one (then no more: the next sync waits forever) and
+    record, in ``log``, each reply sent and the scheduler's start."""
+    import asyncio
+
+    queue = list(responses)
+
+    async def fake_sync(**kwargs):
+        if not queue:
+            await asyncio.Event().wait()
+        return queue.pop(0)
+
+    async def fake_send(out, txn_id: str) -> str:
+        log.append(f"reply:{out.reply_to}")
+        return f"$sent-{len(log)}"
+
+    scheduler_start = bot.app.scheduler.start
+
+    async def start() -> None:
+        log.append("scheduler")
+        await scheduler_start()
+
+    bot.client.sync = fake_sync
+    bot._send = fake_send
+    bot.app.scheduler.start = start
+    bot._started_at = bot.clock.monotonic()
+    bot._tasks.append(asyncio.create_task(bot._sync_loop()))
+
+
+async def test_commands_waiting_at_a_first_start_are_answered_before_the_scheduler_starts(tmp_path):
+    """The scheduler's library is slow to load: a first start answers the commands sent while it was
+    starting (the round after the first sync) before the scheduler starts."""
+    import asyncio
+
+    bot = await make_bot(tmp_path)
+    log: list[str] = []
+    try:
+        await run_loop_over(bot, [sync("s1", [ping("$history", 1_000)]),
+                                  sync("s2", [ping("$during-start-1", 2_000), ping("$during-start-2", 2_001)])], log)
+        for _ in range(200):
+            if bot.app.scheduler.started:
+                break
+            await asyncio.sleep(0.01)
+        assert log == ["reply:$during-start-1", "reply:$during-start-2", "scheduler"]
+        assert bot.caught_up.is_set() and bot.app.scheduler.started
+    finally:
+        await bot.stop()
+
+
+async def test_the_scheduler_starts_after_a_grace_when_no_message_comes(tmp_path, monkeypatch):
+    import asyncio
+
+    from ess_bot.transports import matrix
+
+    monkeypatch.setattr(matrix, "SCHEDULER_GRACE", 0.2)
+    bot = await make_bot(tmp_path)
+    log: list[str] = []
+    try:
+        await run_loop_over(bot, [sync("s1", [])], log)
+        await asyncio.wait_for(bot.first_sync.wait(), 5)
+        assert log == []  # not at once
+        for _ in range(300):
+            if bot.app.scheduler.started:
+                break
+            await asyncio.sleep(0.01)
+        assert log == ["scheduler"] and not bot.caught_up.is_set()
+    finally:
+        await bot.stop()
