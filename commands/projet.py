@@ -270,7 +270,7 @@ async def modifier(ctx: Context, args: list[str]) -> None:
     ref = " ".join(t.text for t in rest)
     with user_errors(ctx, MODIFY_EXAMPLE):
         view, done = await service(ctx).update_project(ctx.session, actor(ctx), ref, ProjectChanges(**values))
-    shown = await shows_project(ctx, view.code)
+    shown = await shows_project(ctx, view.code, view.partner)
     title = f"{view.label} ({view.code})" if shown else view.code
     if not done:
         ctx.reply(f"Rien n'a changé : {title} avait déjà ces valeurs.")
@@ -403,7 +403,7 @@ async def orienter(ctx: Context, args: list[str]) -> None:
                     f"`{ctx.prefix}projet refuser {code} \"raison\"`. Une fois acceptée, l'orientation vous donne "
                     "accès à la fiche et à l'historique du projet.")
         ctx.announce(room, "\n".join(text), mentions=[m.user_id for m in members])
-    title = f"{referral.project_label} ({code})" if await shows_project(ctx, code) else code
+    title = f"{referral.project_label} ({code})" if await shows_project(ctx, code, referral.project_partner) else code
     if room:
         where = "dans leur salon" if partner.room else "dans le salon de coordination"
         ctx.reply(f"📨 Orientation {de_partner(title)} proposée à {partner.name}. Ses membres sont "
@@ -504,7 +504,7 @@ async def issue(ctx: Context, args: list[str]) -> None:
         result = await service(ctx).record_outcome(
             ctx.session, actor(ctx), ref, NewOutcome(outcome=kind, date=when, legal_form=legal_form, jobs_fte=fte))
     project, outcome = result.project, result.outcome
-    title = f"{project.label} ({project.code})" if await shows_project(ctx, project.code) else project.code
+    title = f"{project.label} ({project.code})" if await shows_project(ctx, project.code, project.partner) else project.code
     if result.previous is None:
         lines = [f"✅ Issue enregistrée pour {title} : {outcome_text(outcome)}"
                  + (" (la forme juridique envisagée, faute de `forme=`)" if result.form_from_project else "")]

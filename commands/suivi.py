@@ -62,7 +62,7 @@ async def suivi(ctx: Context, args: list[str]) -> None:
         except NotFound:
             await _resolve(ctx, ref, words)  # says which word was not understood
             raise
-    shown = await shows_project(ctx, view.project_code)
+    shown = await shows_project(ctx, view.project_code, view.project_partner)
     text = f"✅ Suivi n°{view.id} enregistré — {record_summary(view, label=shown)}{_assumed(line)}"
     if view.note and shown:
         text += f"\nNote : « {view.note} »"
@@ -230,7 +230,7 @@ async def modifier(ctx: Context, args: list[str]) -> None:
                         f"thèmes, note, projet). Exemple : `{ex(ctx, MODIFY_EXAMPLE)}`")
     with user_errors(ctx, MODIFY_EXAMPLE):
         view, done = await service(ctx).update_accompaniment(ctx.session, actor(ctx), number, changes)
-    shown = await shows_project(ctx, view.project_code)
+    shown = await shows_project(ctx, view.project_code, view.project_partner)
     if not done:
         ctx.reply(f"Rien n'a changé : le suivi n°{view.id} avait déjà ces valeurs — "
                   f"{record_summary(view, label=shown)}")
@@ -250,7 +250,7 @@ async def annuler(ctx: Context, args: list[str]) -> None:
     number = record_number(ctx, " ".join(args), "!suivi annuler 42")
     with user_errors(ctx, "!suivi annuler 42"):
         view = await service(ctx).cancel_accompaniment(ctx.session, actor(ctx), number)
-    shown = await shows_project(ctx, view.project_code)
+    shown = await shows_project(ctx, view.project_code, view.project_partner)
     ctx.reply(f"🗑️ Suivi n°{view.id} annulé — {record_summary(view, label=shown)}. "
               "Il ne compte plus dans les bilans.")
 
@@ -262,7 +262,7 @@ async def on_redaction(ctx: Context) -> None:
     view = await service(ctx).cancel_by_event(ctx.session, ctx.event.relates_to, ctx.event.sender)
     if view is None:
         return
-    shown = await shows_project(ctx, view.project_code)
+    shown = await shows_project(ctx, view.project_code, view.project_partner)
     body, html = render_markdown(f"🗑️ Suivi n°{view.id} annulé (message d'origine supprimé) — "
                                  f"{record_summary(view, label=shown)}.")
     ctx.send(Outgoing(room_id=ctx.event.room_id, kind="notice", body=body, html=html))

@@ -235,6 +235,7 @@ class AccompanimentView:
     id: int
     project_code: str
     project_label: str
+    project_partner: str   # the partner holding the project (may differ from the record's partner)
     advisor: str
     partner: str
     date: date
@@ -898,7 +899,7 @@ class AccompanimentService:
     @staticmethod
     def _accompaniment_view(row: Accompaniment, project: Project, themes: tuple[str, ...]) -> AccompanimentView:
         return AccompanimentView(id=row.id, project_code=project.code, project_label=project.label,
-                                 advisor=row.advisor, partner=row.partner, date=row.date, phase=row.phase,
+                                 project_partner=project.partner, advisor=row.advisor, partner=row.partner, date=row.date, phase=row.phase,
                                  modality=row.modality, duration_minutes=row.duration_minutes, themes=tuple(themes),
                                  note=row.note, cancelled=bool(row.cancelled), cancelled_at=row.cancelled_at,
                                  cancelled_by=row.cancelled_by, created_at=row.created_at,
