@@ -272,7 +272,7 @@ async def main(args) -> int:
 
         ess_password = "bench-password"
         echo = await new_user("echo", password=ess_password)
-        stack = await new_user("pile", password=ess_password)  # the stack bot's own account: one room per start, as the others
+        stack = await new_user("pile", password=ess_password)  # the stack bot's own account (one room per start)
         ess_id, _, _ = await hs.register_user_async(fresh_user("essbot"), password=ess_password)
         ess = TestUser(hs.base_url, *hs.login(ess_id, ess_password))
         users.append(ess)

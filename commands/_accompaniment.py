@@ -84,11 +84,9 @@ def label_shown_for_holder(ctx: Context, holder: str) -> bool:
 async def shows_project(ctx: Context, code: str, holder: str | None = None) -> bool:
     """Whether this place may show the details of project ``code`` (held by ``holder``, when known: its
     own room needs no database look-up; a partner that accepted a referral does)."""
-    if ctx.room_kind == "direct":
+    if ctx.room_kind == "direct" or (holder is not None and label_shown_for_holder(ctx, holder)):
         return True
     partner = room_partner(ctx)
-    if partner is not None and partner == holder:
-        return True
     return partner is not None and await service(ctx).partner_sees(ctx.session, partner, code)
 
 
