@@ -76,6 +76,10 @@ class OutboxSignal:
         due, self.scan_due = self.scan_due, False
         return due
 
+    def scan_more(self) -> None:
+        """A scan read a whole batch: the next read scans the table again (rows may follow those)."""
+        self.scan_due = True
+
     def rescan(self) -> None:
         """After a failed send: forget the offered rows, the next drain reads the table in order."""
         self.fresh.clear()
@@ -151,7 +155,7 @@ class OutboxSender:
                 rows = list((await session.scalars(select(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
                                                    .order_by(OutboxMessage.id).limit(SCAN_BATCH))).all())
             if len(rows) == SCAN_BATCH:
-                self.ready.scan_due = True  # more after these
+                self.ready.scan_more()
             if rows:
                 return rows
         return self.ready.take_fresh()

@@ -422,10 +422,12 @@ class MatrixBot:
         """The scheduler (late jobs, next wake-up) starts once the sync round after the first one is
         handled — on a first start, the commands sent while the bot was starting — or SCHEDULER_GRACE
         seconds after the first sync if nothing comes: people waiting for an answer come first."""
+        # asyncio.wait (not wait_for), as in OutboxSender.settled: a cancellation is never swallowed
+        waiter = asyncio.ensure_future(self.caught_up.wait())
         try:
-            await asyncio.wait_for(self.caught_up.wait(), SCHEDULER_GRACE)
-        except asyncio.TimeoutError:
-            pass
+            await asyncio.wait([waiter], timeout=SCHEDULER_GRACE)
+        finally:
+            waiter.cancel()
         await self.app.scheduler.start()
 
     async def _key_maintenance(self) -> None:
