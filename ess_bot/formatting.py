@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
+from urllib.parse import quote as _url_quote
 
 WEEKDAYS_FR = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 MONTHS_FR = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
@@ -55,5 +57,50 @@ def join_fr(items: list[str], last: str = "et") -> str:
 
 
 def pill(user_id: str, name: str | None = None) -> str:
-    """A Markdown link that Matrix clients render as a mention pill."""
-    return f"[{name or user_id}](https://matrix.to/#/{user_id})"
+    """A Markdown link that Matrix clients render as a mention pill. Only the bot makes them: the
+    renderer turns ``mxpill:`` into a matrix.to link and refuses matrix.to links written any other way."""
+    return f"[{md_escape(name or user_id)}](mxpill:{_url_quote(user_id, safe='@:!#$+=~')})"
+
+
+# -- user text in Markdown -------------------------------------------------------------------------
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()>#+\-.!])")
+LINK_SCHEMES = ("http://", "https://", "mailto:")
+
+
+def md_escape(text: object) -> str:
+    """Any text a person or the configuration provided, ready to sit in a Markdown reply: each
+    character Markdown would read as markup is backslash-escaped, so it shows as typed (the plain
+    body gets it back without the backslash). Raw HTML needs nothing here: the renderer never lets it
+    through."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text if text is not None else ""))
+
+
+def md_code(text: object) -> str:
+    """Text shown as inline code (a command to copy, a typed value): a backtick fence longer than any
+    run of backticks in the text, so the text cannot close it."""
+    value = str(text if text is not None else "").replace("\n", " ")
+    longest = max((len(run) for run in re.findall(r"`+", value)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if value.startswith("`") or value.endswith("`") or longest else ""
+    return f"{fence}{pad}{value}{pad}{fence}" if value else ""
+
+
+def safe_url(url: str) -> str | None:
+    """``url`` if it is an ``http``, ``https`` or ``mailto`` link that is not a matrix.to one (a
+    matrix.to link would draw a mention pill), else None."""
+    value = (url or "").strip()
+    lowered = value.lower()
+    if not lowered.startswith(LINK_SCHEMES) or "matrix.to" in lowered.split("/")[2:3] or \
+            any(c.isspace() or ord(c) < 32 for c in value):
+        return None
+    return value
+
+
+def md_link(text: object, url: str) -> str:
+    """A Markdown link to ``url`` when it is safe (:func:`safe_url`), else the text and the address as
+    plain text. The characters Markdown would end a link destination on are percent-encoded."""
+    checked = safe_url(url)
+    if checked is None:
+        return md_escape(text) if str(text) == (url or "") else f"{md_escape(text)} ({md_escape(url)})"
+    target = checked.replace("(", "%28").replace(")", "%29").replace("<", "%3C").replace(">", "%3E")
+    return f"[{md_escape(text)}]({target})"

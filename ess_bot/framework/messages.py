@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Any
 
 import markdown as _markdown
+from markdown.extensions import Extension
+from markdown.treeprocessors import Treeprocessor
 
 KINDS = ("notice", "text", "reaction", "file", "image", "poll", "poll_end", "redaction", "event")
 
@@ -73,18 +75,71 @@ class Outgoing:
 
 _converters = threading.local()  # a Markdown instance is costly to build and not thread-safe: one per thread
 
+SAFE_SCHEMES = ("http", "https", "mailto")
+PILL_SCHEME = "mxpill:"            # a mention pill made by the bot (ess_bot.formatting.pill)
+MATRIX_TO = "https://matrix.to/#/"
+_ESCAPED = re.compile(r"\\([\\`*_{}\[\]()>#+\-.!])")  # Markdown's backslash escapes (md_escape)
+
+
+class _LinkGuard(Treeprocessor):
+    """Every link of a rendered message: ``http``, ``https`` and ``mailto`` stay; the bot's own pills
+    (``mxpill:``) become matrix.to links; anything else — ``javascript:``, ``data:``, a matrix.to link
+    written by hand, which would draw a fake mention — is shown as plain text."""
+
+    def run(self, root):
+        for element in root.iter("a"):
+            href = (element.get("href") or "").strip()
+            if href.startswith(PILL_SCHEME):
+                element.set("href", MATRIX_TO + href[len(PILL_SCHEME):])
+                continue
+            scheme = href.split(":", 1)[0].lower() if ":" in href else ""
+            if scheme in SAFE_SCHEMES and not href.lower().startswith(("https://matrix.to", "http://matrix.to")):
+                continue
+            element.tag = "span"
+            element.attrib.clear()
+
+
+class _Hardened(Extension):
+    """No raw HTML, no entities, no autolinks, images or reference links: what a message says is shown
+    as text; the only markup is what the bot's Markdown makes (emphasis, lists, code, checked links)."""
+
+    def extendMarkdown(self, md):
+        md.preprocessors.deregister("html_block")
+        for name in ("html", "entity", "autolink", "automail", "reference", "image_link", "image_reference",
+                     "short_reference", "short_image_ref"):
+            md.inlinePatterns.deregister(name)
+        md.parser.blockprocessors.deregister("reference")
+        md.treeprocessors.register(_LinkGuard(md), "link_guard", 1)
+
 
 def render_markdown(text: str) -> tuple[str, str]:
-    """Markdown → (plain body, HTML). The plain body keeps the text readable without markup."""
+    """Markdown → (plain body, HTML). The plain body keeps the text readable without markup.
+
+    User text must go in through :func:`ess_bot.formatting.md_escape` (or ``md_code``, ``md_link``);
+    whatever gets through anyway cannot become HTML, an image or a dangerous link (see ``_Hardened``)."""
     converter = getattr(_converters, "md", None)
     if converter is None:
-        converter = _converters.md = _markdown.Markdown(extensions=["sane_lists", "nl2br"], output_format="html")
+        converter = _converters.md = _markdown.Markdown(extensions=["sane_lists", "nl2br", _Hardened()],
+                                                        output_format="html")
     html = converter.reset().convert(text)
-    plain = re.sub(r"\*\*(.+?)\*\*", r"\1", text)
+    # the plain body: escaped characters set aside (private-use placeholders), markup removed, then put back
+    kept: list[str] = []
+
+    def keep(m: re.Match) -> str:
+        kept.append(m.group(1))
+        return f"\ue000{len(kept) - 1}\ue001"
+
+    plain = _ESCAPED.sub(keep, text)
+    plain = re.sub(r"\*\*(.+?)\*\*", r"\1", plain)
     plain = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"\1", plain)
-    plain = re.sub(r"`([^`]+)`", r"\1", plain)
-    plain = re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r"\1 (\2)", plain)
+    plain = re.sub(r"(?<!`)(`+)(?!`) ?(.+?) ?(?<!`)\1(?!`)", r"\2", plain)
+    plain = re.sub(r"\[([^\]]+)\]\(([^)]+)\)", lambda m: f"{m[1]} ({_plain_href(m[2])})", plain)
+    plain = re.sub("\ue000(\\d+)\ue001", lambda m: kept[int(m[1])], plain)
     return plain, html
+
+
+def _plain_href(href: str) -> str:
+    return MATRIX_TO + href[len(PILL_SCHEME):] if href.startswith(PILL_SCHEME) else href
 
 
 class SendError(Exception):
