@@ -14,6 +14,7 @@ from ess_bot.framework.context import Runtime
 from ess_bot.framework.dispatcher import Dispatcher
 from ess_bot.framework.messages import Incoming
 from ess_bot.framework.outbox import OutboxSender, SendFn
+from ess_bot.health import Health
 from ess_bot.scheduler import CORE_JOB_HANDLERS, Scheduler
 from ess_bot.services import build_services
 from ess_bot.storage.db import Database
@@ -28,6 +29,7 @@ class App:
         self.config = config
         self.clock = clock
         self.db = db
+        self.health = Health(clock.monotonic)  # what is degraded now (database, homeserver…): /healthz
         self.registry = commands.build_registry()
         self.services = build_services(config, clock)
         self.runtime = Runtime(version=__version__, started_monotonic=clock.monotonic(), transport=transport,
