@@ -7,7 +7,7 @@ cancellations (STATUS:CANCELLED) and the subscribable feed (no attendee names, e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone, tzinfo
+from datetime import date, datetime, timezone, tzinfo
 
 
 PRODID = "-//ess-bot//Réseau ESS Bourgogne-Franche-Comté//FR"
@@ -66,5 +66,22 @@ def build_calendar(items: list[CalendarItem], tz: tzinfo, now: datetime, *, name
         if item.categories:
             ev.add("categories", list(item.categories))
         cal.add_component(ev)
-    cal.add_missing_timezones()
+    if items:
+        _add_timezones(cal, items, tz)
     return cal.to_ical()
+
+
+def _add_timezones(cal, items: list[CalendarItem], tz: tzinfo) -> None:
+    """The VTIMEZONE of ``tz``, covering the years of ``items`` only, with a French comment.
+
+    icalendar writes its own English COMMENT ("This timezone only works from … to …"), and by default
+    spans 1970–2038: a narrower span is smaller and faster to build, and still covers every event.
+    """
+    starts = [item.start.astimezone(tz) for item in items]
+    ends = [item.end.astimezone(tz) for item in items]
+    first = date(min(starts + ends).year, 1, 1)
+    last = date(min(max(starts + ends).year + 1, 9999), 1, 1)
+    cal.add_missing_timezones(first_date=first, last_date=last)
+    for vtimezone in cal.walk("VTIMEZONE"):
+        vtimezone.pop("COMMENT", None)
+        vtimezone.add("comment", f"Fuseau horaire valable du {first:%d/%m/%Y} au {last:%d/%m/%Y}.")
