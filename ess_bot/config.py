@@ -60,8 +60,8 @@ class BotSettings:
 class MatrixSettings:
     homeserver: str = ""
     user_id: str = ""
-    password: str = ""
-    access_token: str = ""
+    password: str = field(default="", repr=False)      # secrets never in a repr (logs, tracebacks)
+    access_token: str = field(default="", repr=False)
     device_name: str = "ess-bot"
     store_path: str = "data/store"
     encryption: bool = True
@@ -74,6 +74,9 @@ class MatrixSettings:
 @dataclass(frozen=True)
 class DatabaseSettings:
     url: str = "sqlite+aiosqlite:///data/ess-bot.db"
+
+    def __repr__(self) -> str:  # the URL may hold the database password
+        return f"DatabaseSettings(url={_hide_password(self.url)!r})"
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,9 @@ class EventSettings:
 @dataclass(frozen=True)
 class HttpSettings:
     listen: str = ""                        # "127.0.0.1:8080"; empty = no HTTP endpoint
-    token: str = ""                         # required to read /agenda.ics
+    token: str = field(default="", repr=False)  # required to read /agenda.ics
+    request_timeout_seconds: int = 10       # to receive a whole request (headers, body) and to answer it
+    max_connections: int = 64               # open at once; beyond, a new connection gets a 503 and is closed
 
     @property
     def enabled(self) -> bool:
@@ -225,6 +230,9 @@ _TYPE_NAMES = {int: "un nombre entier", float: "un nombre", str: "un texte entre
                bool: "true ou false", list: "une liste [ … ]", dict: "une table [section]"}
 
 
+_SECRET_KEY = re.compile(r"(password|token|secret|key)$")  # values never echoed in an error message
+
+
 class _Reader:
     def __init__(self, path: str | None):
         self.path = path
@@ -247,7 +255,8 @@ class _Reader:
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             kinds = kind if isinstance(kind, tuple) else (kind,)
             names = " ou ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
-            raise self.err(f"{prefix}{key}", f"{names} attendu, reçu : {value!r}")
+            shown = "(valeur masquée)" if _SECRET_KEY.search(key) else repr(value)
+            raise self.err(f"{prefix}{key}", f"{names} attendu, reçu : {shown}")
         return value
 
     def strings(self, table: dict, prefix: str, key: str) -> tuple[str, ...]:
@@ -488,7 +497,8 @@ def _parse_events(r: _Reader, raw: dict) -> EventSettings:
 
 def _parse_http(r: _Reader, raw: dict, env: dict[str, str]) -> HttpSettings:
     t, p = r.table(raw, "http"), "http."
-    r.unknown(t, p, {"listen", "token"})
+    r.unknown(t, p, {"listen", "token", "request_timeout_seconds", "max_connections"})
+    d = HttpSettings()
     listen = r.get(t, p, "listen", str, "")
     token = env.get("ESS_BOT_HTTP_TOKEN") or r.get(t, p, "token", str, "")
     if listen:
@@ -498,7 +508,11 @@ def _parse_http(r: _Reader, raw: dict, env: dict[str, str]) -> HttpSettings:
         if len(token) < 16:
             raise r.err(f"{p}token", "un jeton d'au moins 16 caractères est obligatoire quand http.listen est "
                                      "renseigné (ou la variable ESS_BOT_HTTP_TOKEN)")
-    return HttpSettings(listen=listen, token=token)
+    return HttpSettings(
+        listen=listen, token=token,
+        request_timeout_seconds=_positive(r, t, p, "request_timeout_seconds", d.request_timeout_seconds, 1, 300),
+        max_connections=_positive(r, t, p, "max_connections", d.max_connections, 1, 10_000),
+    )
 
 
 def _absolute_sqlite(url: str, base: Path) -> str:
@@ -534,8 +548,12 @@ def summary(config: Config) -> str:
     lines.append(f"  Membres ({len(config.members)}) : {by_role['advisor']} conseiller·ère·s, "
                  f"{by_role['coordinator']} coordinateur·rice·s, {by_role['admin']} administrateur·rice·s")
     lines.append(f"  Permanences : {len(config.permanences)}")
+    h = config.http
+    lines.append(f"  Flux HTTP : http://{h.listen} (délai {h.request_timeout_seconds} s, {h.max_connections} connexions "
+                 f"simultanées au plus)" if h.enabled else "  Flux HTTP : désactivé")
     return "\n".join(lines)
 
 
 def _hide_password(url: str) -> str:
-    return re.sub(r"://([^:/@]+):[^@]+@", r"://\1:***@", url)
+    url = re.sub(r"://([^:/@]+):[^@]+@", r"://\1:***@", url)
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", url)

@@ -1,9 +1,12 @@
+import dataclasses
+import re
 import tomllib
 from pathlib import Path
 
 import pytest
 
-from ess_bot.config import ConfigError, load_config, parse_config, parse_hours, summary
+from ess_bot import config as config_module
+from ess_bot.config import ConfigError, DatabaseSettings, load_config, parse_config, parse_hours, summary
 from tests.support import TEST_CONFIG
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,3 +124,64 @@ def test_member_lookup_by_localpart_and_room_keys_ignore_case():
     assert config.find_member("@Karim").user_id == "@karim:test"
     assert config.find_member("personne") is None
     assert config.resolve_room("URSCOP") == "!urscop:test"
+
+
+def test_http_limits_have_defaults_and_are_validated():
+    config = parse_config(raw(), source="c")
+    assert (config.http.request_timeout_seconds, config.http.max_connections) == (10, 64)
+    config = parse_config(raw('[http]\nlisten = "127.0.0.1:8080"\ntoken = "0123456789abcdef"\n'
+                              'request_timeout_seconds = 3\nmax_connections = 500\n'), source="c")
+    assert (config.http.request_timeout_seconds, config.http.max_connections) == (3, 500)
+    assert "délai 3 s, 500 connexions simultanées au plus" in summary(config)
+    assert "Flux HTTP : désactivé" in summary(parse_config(raw(), source="c"))
+    for extra, key, fragment in [("request_timeout_seconds = 0", "http.request_timeout_seconds", "entre 1 et 300"),
+                                 ("request_timeout_seconds = 301", "http.request_timeout_seconds", "reçu : 301"),
+                                 ('request_timeout_seconds = "10 s"', "http.request_timeout_seconds", "'10 s'"),
+                                 ("max_connections = 0", "http.max_connections", "entre 1 et 10000"),
+                                 ("max_connection = 5", "http.max_connection", "max_connections")]:
+        with pytest.raises(ConfigError) as err:
+            parse_config(raw(f"[http]\n{extra}\n"), source="c")
+        assert err.value.key == key and fragment in err.value.message, (extra, err.value)
+
+
+SECRETS = ("hunter2-matrix-password", "syt_access_token_value", "feed-token-0123456789", "db-password-42")
+
+
+def _secret_config():
+    env = {"ESS_BOT_MATRIX_PASSWORD": SECRETS[0], "ESS_BOT_MATRIX_ACCESS_TOKEN": SECRETS[1],
+           "ESS_BOT_HTTP_TOKEN": SECRETS[2],
+           "ESS_BOT_DATABASE_URL": f"postgresql+asyncpg://bot:{SECRETS[3]}@db.example.org:5432/ess"}
+    return load_config(ROOT / "config.example.toml", env=env)
+
+
+def test_no_secret_in_any_repr_or_str():
+    config = _secret_config()
+    assert config.matrix.password == SECRETS[0] and config.http.token == SECRETS[2]  # loaded, only hidden
+    shown = [repr(config), str(config), repr(config.matrix), str(config.matrix), repr(config.http),
+             repr(config.database), str(config.database), summary(config)]
+    for text in shown:
+        for secret in SECRETS:
+            assert secret not in text
+    assert "bot:***@db.example.org:5432/ess" in repr(config.database)  # still useful for a diagnosis
+    assert "homeserver='https://matrix.example.org'" in repr(config.matrix)
+    in_query = DatabaseSettings(url="postgresql+asyncpg://db/ess?password=x1y2z3&ssl=true")
+    assert "x1y2z3" not in repr(in_query) and "?password=***&ssl=true" in repr(in_query)
+
+
+def test_every_secret_looking_field_is_kept_out_of_repr():
+    # a guard for fields added later (a store key, another token): the name says it is a secret
+    checked = []
+    for obj in vars(config_module).values():
+        if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == config_module.__name__:
+            for f in dataclasses.fields(obj):
+                if re.search(r"password|token|secret|key", f.name):
+                    checked.append(f"{obj.__name__}.{f.name}")
+                    assert not f.repr, f"{obj.__name__}.{f.name} would show in repr()"
+    assert {"MatrixSettings.password", "MatrixSettings.access_token", "HttpSettings.token"} <= set(checked)
+
+
+def test_a_secret_of_the_wrong_type_is_not_echoed():
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw('[matrix]\npassword = 12345678\n'), source="c")
+    assert err.value.key == "matrix.password" and "12345678" not in str(err.value)
+    assert "texte entre guillemets attendu" in err.value.message
