@@ -22,7 +22,7 @@ from ess_bot.config import Config
 from ess_bot.framework.context import Queue
 from ess_bot.framework.messages import Outgoing
 from ess_bot.framework.outbox import SENT_KEPT, OutboxSignal, purge_sent
-from ess_bot.storage.db import Database
+from ess_bot.storage.db import Database, is_unavailable
 from ess_bot.storage.models import OutboxMessage, ScheduledJob
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,7 @@ class Scheduler:
         self.aps: Any = None  # an apscheduler AsyncIOScheduler once started
         self._lock = asyncio.Lock()
         self._started = False
+        self.watch = None  # a DatabaseWatch (ess_bot.framework.degraded): told of database failures
         clock.on_change(self._clock_moved)
 
     @property
@@ -136,7 +137,23 @@ class Scheduler:
             await self.run_due()
 
     async def run_due(self) -> list[int]:
-        """Run every pending job whose time has come; returns their ids."""
+        """Run every pending job whose time has come; returns their ids. Never raises: with the database
+        unavailable, the due jobs stay pending and run when it is back (the watch calls this again)."""
+        try:
+            return await self._run_due()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if is_unavailable(exc):
+                if self.watch is not None:
+                    self.watch.failed(exc, "scheduler")
+                else:
+                    log.warning("scheduler: database unavailable (%s); due jobs wait", exc)
+            else:
+                log.exception("scheduler: running the due jobs failed; the next tick tries again")
+            return []
+
+    async def _run_due(self) -> list[int]:
         ran: list[int] = []
         async with self._lock:
             now = self.clock.now()
@@ -186,7 +203,9 @@ class Scheduler:
                                               tag=out.tag, source_event_id=f"job:{job.id}", created_at=now,
                                               attempts=0))
             return True
-        except Exception:
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise  # not the job's fault: it stays pending, and runs when the database is back
             log.exception("scheduled job %s failed", job_id)
             async with self.db.sessions.begin() as session:
                 job = await session.get(ScheduledJob, job_id)

@@ -13,15 +13,16 @@ import secrets
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
+from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 
 from ess_bot.config import ROLE_LABELS, ROLE_LABELS_PLURAL, Config, role_allows
 from ess_bot.clock import Clock
 from ess_bot.framework.command import Command, Registry, help_text, with_prefix
 from ess_bot.framework.context import Context, Runtime, UserError
-from ess_bot.framework.messages import Incoming, Outgoing
+from ess_bot.framework.messages import Incoming, Outgoing, render_markdown
 from ess_bot.framework.outbox import OutboxSignal
-from ess_bot.storage.db import Database
+from ess_bot.storage.db import Database, is_unavailable
 from ess_bot.storage.models import OutboxMessage, ProcessedEvent
 from ess_bot.text import Token, TokenizeError, normalize, tokenize_quoted
 
@@ -77,6 +78,7 @@ class Dispatcher:
         self.runtime = runtime
         self.outbox_ready = OutboxSignal()
         self.on_jobs_changed: Callable[[], Awaitable[None]] | None = None
+        self.watch = None  # a DatabaseWatch (ess_bot.framework.degraded): the degraded mode, when wired
 
     def room_kind(self, event: Incoming) -> str:
         rooms = self.config.rooms
@@ -94,6 +96,8 @@ class Dispatcher:
         """Handle one event; True if it was new and did something."""
         if event.sender == self.runtime_user():
             return False
+        if self.watch is not None and event.event_id in self.watch.answered:
+            return False  # answered during a database outage, not recorded yet
         if event.kind == "message":
             if event.msgtype == "m.notice":
                 return False
@@ -104,7 +108,15 @@ class Dispatcher:
         handlers = self.registry.event_handlers.get(event.kind, [])
         if not handlers:
             return False
-        if event.kind == "redaction" and not await self._redaction_allowed(event):
+        try:
+            allowed = event.kind != "redaction" or await self._redaction_allowed(event)
+        except Exception as exc:
+            if self.watch is None or not is_unavailable(exc):
+                raise
+            self.watch.failed(exc, "events")
+            self.watch.keep_for_later(event)
+            return False
+        if not allowed:
             log.info("ignoring redaction %s of %s by %s", event.event_id, event.relates_to, event.sender)
             return False
 
@@ -113,6 +125,16 @@ class Dispatcher:
                 await handler(ctx)
 
         return await self._run(event, event.kind, run_handlers)
+
+    async def replay_waiting(self) -> None:
+        """After a database outage: the reactions, redactions and poll answers that waited, in order."""
+        waiting = self.watch.replay if self.watch is not None else None
+        while waiting and not self.watch.degraded:
+            event = waiting.popleft()
+            await self.handle(event)
+            if self.watch.degraded and event in waiting:  # failed again: back to the front, in order
+                waiting.remove(event)
+                waiting.appendleft(event)
 
     async def _redaction_allowed(self, event: Incoming) -> bool:
         """A redaction undoes what the redacted event did only when it comes from the same room and from
@@ -131,6 +153,26 @@ class Dispatcher:
         return self.config.matrix.user_id if self.runtime.transport == "matrix" else ""
 
     async def _run(self, event: Incoming, label: str | None, body) -> bool:
+        if self.watch is not None and self.watch.degraded:
+            return await self._degraded(event, label, body)
+        try:
+            return await self._attempt(event, label, body)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            first = exc
+        try:  # once more at once: a connection lost in a server restart is replaced by the pool
+            return await self._attempt(event, label, body)
+        except Exception as exc:
+            if self.watch is None or not is_unavailable(exc):
+                log.error("database unavailable while handling %s: %s", event.event_id, first)
+                raise
+            self.watch.failed(exc, "commands")
+        return await self._degraded(event, label, body)
+
+    async def _attempt(self, event: Incoming, label: str | None, body) -> bool:
+        """The normal path: effect, processed-event record and replies in one transaction. A database
+        that is unavailable raises (see :meth:`_run`); anything else is answered here."""
         try:
             async with self.db.sessions.begin() as session:
                 if await session.get(ProcessedEvent, event.event_id) is not None:
@@ -148,26 +190,115 @@ class Dispatcher:
                 log.info("event %s was handled concurrently; skipped", event.event_id)
                 return False
             return await self._internal_error(event, label)
-        except Exception:
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise
             return await self._internal_error(event, label)
         self.outbox_ready.offer(rows)
         if ctx.jobs_changed and self.on_jobs_changed is not None:
-            await self.on_jobs_changed()
+            try:
+                await self.on_jobs_changed()
+            except Exception:  # the jobs are committed: the scheduler's next run finds them
+                log.exception("could not re-arm the scheduler after %s", event.event_id)
         return True
+
+    # -- degraded mode (the database refuses writes) ---------------------------------------------
+    async def _degraded(self, event: Incoming, label: str | None, body) -> bool:
+        """Answer without recording: a read-only command gets its answer, one that needs a write gets
+        a French reply saying nothing was recorded. Sent from memory (the outbox is a table)."""
+        watch = self.watch
+        if event.kind != "message":
+            watch.keep_for_later(event)  # a reaction or a redaction cannot be answered: it waits
+            return False
+        outcome, outgoing = await self._read_only(event, body)
+        if outcome == "write":
+            outgoing = [self._notice(event, "⚠️ Je ne peux pas enregistrer cette demande pour l'instant : la base de "
+                                            "données du bot est indisponible. **Rien n'a été enregistré.** Merci de "
+                                            "renvoyer la même commande dans quelques minutes ; la coordination est "
+                                            "prévenue.")]
+        elif outcome == "unreachable":
+            outgoing = [self._notice(event, "⚠️ Je ne peux pas traiter cette demande pour l'instant : la base de "
+                                            "données du bot est injoignable. Rien n'a été enregistré. Merci de la "
+                                            "renvoyer dans quelques minutes ; la coordination est prévenue.")]
+        elif outcome.startswith("E-"):
+            outgoing = [self._notice(event, self._internal_error_text(outcome))]
+        self.outbox_ready.offer_volatile(outgoing, key=event.event_id)
+        watch.remember(event, label)
+        return True
+
+    async def _read_only(self, event: Incoming, body) -> tuple[str, list[Outgoing]]:
+        """Run the command in a transaction that is always rolled back, watching for writes. Returns
+        ("answered", replies), ("refused", the refusal), ("write", []), ("unreachable", []) or
+        (an internal error reference, [])."""
+        if not self.watch.reads_ok:
+            return "unreachable", []
+        wrote = False
+
+        def on_execute(state) -> None:
+            nonlocal wrote
+            if not state.is_select:
+                wrote = True
+
+        def on_flush(session, _context, _instances) -> None:
+            nonlocal wrote
+            if session.new or session.dirty or session.deleted:
+                wrote = True
+
+        try:
+            async with self.db.sessions() as session:
+                sa_event.listen(session.sync_session, "do_orm_execute", on_execute)
+                sa_event.listen(session.sync_session, "before_flush", on_flush)
+                ctx = self._context(event, session)
+                try:
+                    await body(ctx)
+                except UserError as exc:
+                    ctx.outgoing.clear()
+                    ctx.reply(exc.message)
+                    return "refused", ctx.outgoing
+                finally:
+                    try:
+                        await session.rollback()
+                    except Exception:
+                        pass
+                if wrote or ctx.jobs_changed or session.new or session.dirty or session.deleted:
+                    return "write", []
+                return "answered", ctx.outgoing
+        except Exception as exc:
+            if wrote:
+                return "write", []
+            if is_unavailable(exc):
+                return "unreachable", []
+            reference = self._reference()
+            log.exception("internal error %s while handling %s in %s (degraded mode)", reference, event.event_id,
+                          event.room_id)
+            return reference, []
+
+    @staticmethod
+    def _notice(event: Incoming, markdown: str) -> Outgoing:
+        body, html = render_markdown(markdown)
+        return Outgoing(room_id=event.room_id, kind="notice", body=body, html=html, reply_to=event.event_id,
+                        thread_root=event.thread_root)
 
     async def _already_processed(self, event_id: str) -> bool:
         async with self.db.sessions() as session:
             return await session.get(ProcessedEvent, event_id) is not None
 
+    @staticmethod
+    def _reference() -> str:
+        return "E-" + secrets.token_hex(3).upper()
+
+    @staticmethod
+    def _internal_error_text(reference: str) -> str:
+        return (f"😕 Désolé, une erreur interne m'empêche de traiter cette demande (référence **{reference}**). "
+                "Rien n'a été enregistré. Vous pouvez réessayer dans un moment ; si cela persiste, "
+                "transmettez cette référence à l'administrateur du bot.")
+
     async def _internal_error(self, event: Incoming, label: str | None) -> bool:
-        reference = "E-" + secrets.token_hex(3).upper()
+        reference = self._reference()
         log.exception("internal error %s while handling %s in %s", reference, event.event_id, event.room_id)
         if event.kind != "message":
             return await self._record_only(event, label, lambda ctx: None)
-        return await self._record_only(event, label, lambda ctx: ctx.reply(
-            f"😕 Désolé, une erreur interne m'empêche de traiter cette demande (référence **{reference}**). "
-            "Rien n'a été enregistré. Vous pouvez réessayer dans un moment ; si cela persiste, "
-            "transmettez cette référence à l'administrateur du bot."))
+        return await self._record_only(event, label, lambda ctx: ctx.reply(self._internal_error_text(reference)))
 
     async def _record_only(self, event: Incoming, label: str | None, make_reply) -> bool:
         try:

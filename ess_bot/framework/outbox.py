@@ -8,6 +8,7 @@ and the homeserver returns the original event instead of posting a duplicate.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections import deque
 from datetime import datetime, timedelta
@@ -17,7 +18,7 @@ from sqlalchemy import delete, select, update
 
 from ess_bot.clock import Clock
 from ess_bot.framework.messages import Outgoing, SendError
-from ess_bot.storage.db import Database
+from ess_bot.storage.db import Database, is_unavailable
 from ess_bot.storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ TAG_REF = "tag:"
 SCAN_BATCH = 50      # rows read from the table at a time
 RECENT_IDS = 10_000  # sent row ids remembered against double sends
 SENT_KEPT = timedelta(days=30)  # how long the copy of a sent message stays (see purge_sent)
+RETRY_MAX = 3.0  # seconds: the longest wait between two tries after a failure (homeserver or database)
 
 
 SendFn = Callable[[Outgoing, str], Awaitable[str]]
@@ -54,6 +56,7 @@ class OutboxSignal:
     def __init__(self) -> None:
         self._event = asyncio.Event()
         self.fresh: deque[OutboxMessage] = deque()
+        self.volatile: deque[tuple[Outgoing, str]] = deque()  # (message, transaction id): not in the table
         self.scan_due = True  # rows may be waiting from an earlier run
 
     def set(self) -> None:
@@ -63,6 +66,16 @@ class OutboxSignal:
     def offer(self, rows: list[OutboxMessage]) -> None:
         if rows:
             self.fresh.extend(rows)
+            self._event.set()
+
+    def offer_volatile(self, messages: list[Outgoing], key: str) -> None:
+        """Messages to send that the outbox table could not take (the database refuses writes): kept in
+        memory only. ``key`` (the event answered) makes their transaction ids stable, so that a message
+        sent twice after a lost answer from the homeserver is posted once."""
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]
+        for i, out in enumerate(messages):
+            self.volatile.append((out, f"essbot-v{digest}-{i}"))
+        if messages:
             self._event.set()
 
     def take_fresh(self) -> list[OutboxMessage]:
@@ -91,13 +104,17 @@ class OutboxSignal:
     def is_set(self) -> bool:
         return self._event.is_set()
 
+    def pending(self) -> bool:
+        """Something offered and not taken yet (committed rows, or messages kept in memory)."""
+        return bool(self.fresh or self.volatile)
+
     async def wait(self) -> None:
         await self._event.wait()
 
 
 class OutboxSender:
     def __init__(self, db: Database, clock: Clock, send: SendFn, ready: OutboxSignal, pace_seconds: float = 0.0,
-                 parallel_rooms: int = 1):
+                 parallel_rooms: int = 1, watch=None, health=None):
         """``parallel_rooms``: how many rooms may be sent to at the same time (each room's messages stay
         in order). 1 keeps the outbox's order across rooms too (the terminal, the tests)."""
         self.db = db
@@ -115,6 +132,11 @@ class OutboxSender:
         # ids sent lately: a row offered by the dispatcher can also be seen by a table scan
         self._recent: deque[int] = deque(maxlen=RECENT_IDS)
         self._recent_set: set[int] = set()
+        # sent, but the database refused to mark them so: marked as soon as it works again (until then
+        # they are in _recent_set, so not sent again; after a restart the same transaction id is reused)
+        self._unrecorded: dict[int, tuple[str, datetime]] = {}
+        self.watch = watch    # a DatabaseWatch (ess_bot.framework.degraded), told of database failures
+        self.health = health  # ess_bot.health.Health: the homeserver's state
 
     async def drain(self) -> int:
         """Send every pending message, oldest first. Raises SendError on a transient failure."""
@@ -127,7 +149,7 @@ class OutboxSender:
                     waiter.set_result(None)
 
     def _busy(self) -> bool:
-        return self.ready.is_set() or bool(self.ready.fresh) or self._lock.locked()
+        return self.ready.is_set() or self.ready.pending() or self._lock.locked()
 
     async def settled(self, timeout: float) -> bool:
         """Wait until what is waiting to be sent has gone (True), or ``timeout`` seconds (False). A failed
@@ -151,9 +173,13 @@ class OutboxSender:
         """The rows to send next: the table's unsent rows when a scan is due (start, jobs, failures),
         else the rows the dispatcher just committed, in commit order."""
         if self.ready.take_scan():
-            async with self.db.sessions() as session:
-                rows = list((await session.scalars(select(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
-                                                   .order_by(OutboxMessage.id).limit(SCAN_BATCH))).all())
+            try:
+                async with self.db.sessions() as session:
+                    rows = list((await session.scalars(select(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
+                                                       .order_by(OutboxMessage.id).limit(SCAN_BATCH))).all())
+            except BaseException:
+                self.ready.scan_more()  # still due: the next drain tries again
+                raise
             if len(rows) == SCAN_BATCH:
                 self.ready.scan_more()
             if rows:
@@ -166,8 +192,38 @@ class OutboxSender:
         self._recent.append(row_id)
         self._recent_set.add(row_id)
 
-    async def _drain(self) -> int:
+    async def _send_volatile(self) -> int:
+        """The messages kept in memory (no database needed), in order; a transient failure stops here."""
         sent = 0
+        while self.ready.volatile:
+            out, txn_id = self.ready.volatile[0]
+            try:
+                await self.send(out, txn_id)
+                sent += 1
+            except SendError as exc:
+                if exc.transient:
+                    raise
+                log.error("giving up on a message to %s (kept in memory): %s", out.room_id, exc)
+            self.ready.volatile.popleft()
+        return sent
+
+    async def _record_unrecorded(self) -> None:
+        """Mark as sent the rows whose marking the database refused earlier (raises if it still does)."""
+        for row_id, (event_id, at) in list(self._unrecorded.items()):
+            async with self.db.sessions.begin() as session:
+                await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(
+                    sent_at=at, event_id=event_id, attempts=OutboxMessage.attempts + 1, data=None))
+            del self._unrecorded[row_id]
+
+    async def _drain(self) -> int:
+        sent = await self._send_volatile()
+        if self._unrecorded:
+            try:
+                await self._record_unrecorded()
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
+                self._database_failed(exc, "outbox")  # the rows offered in memory can still go
         while True:
             batch = await self._next_rows()
             if not batch:
@@ -205,26 +261,57 @@ class OutboxSender:
                         raise
                     self._remember(row.id)
                     continue
-                await self._sent(row.id, event_id)
+                try:
+                    await self._sent(row.id, event_id)
+                except Exception as exc:
+                    if not is_unavailable(exc):
+                        raise
+                    # sent, but not marked: remembered here, marked when the database is back
+                    self._unrecorded[row.id] = (event_id, self.clock.now())
+                    self._database_failed(exc, "outbox")
                 self._remember(row.id)
                 sent += 1
                 self.sent_count += 1
         return sent
 
-    async def run(self, backoff_max: float = 60.0) -> None:
-        """Forever: wait for work, drain, back off on failures."""
-        delay = 1.0
+    def _database_failed(self, exc: BaseException, where: str) -> None:
+        if self.watch is not None:
+            self.watch.failed(exc, where)
+        else:
+            log.warning("%s: database unavailable (%s)", where, exc)
+
+    async def run(self, backoff_max: float = RETRY_MAX) -> None:
+        """Forever: wait for work, drain, back off on failures — of the homeserver (SendError), of the
+        database, or anything unexpected: this task never ends but by cancellation. Each outage is
+        logged once (``Health``), and tries are never more than ``backoff_max`` seconds apart."""
+        delay = 0.5
+        unexpected: set[str] = set()
         while True:
             await self.ready.wait()
             self.ready.clear()
             try:
                 await self.drain()
-                delay = 1.0
+                delay = 0.5
+                unexpected.clear()
+                if self.health is not None:
+                    self.health.recovered("homeserver", log)
+                continue
+            except asyncio.CancelledError:
+                raise
             except SendError as exc:
-                log.warning("sending paused (%s); retrying in %.0f s", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, backoff_max)
-                self.ready.set()
+                if self.health is not None:
+                    self.health.failed("homeserver", f"envoi impossible : {exc}", log)
+                else:
+                    log.warning("sending paused (%s); retrying in %.1f s", exc, delay)
+            except Exception as exc:
+                if is_unavailable(exc):
+                    self._database_failed(exc, "outbox")
+                elif type(exc).__name__ not in unexpected:  # a bug: its traceback once, then retries
+                    unexpected.add(type(exc).__name__)
+                    log.exception("outbox sender: unexpected error; retrying every %.0f s at most", backoff_max)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, backoff_max)
+            self.ready.set()
 
     async def _pace(self) -> None:
         """Space broadcasts out (real time: this is about the homeserver's rate limits), across rooms."""

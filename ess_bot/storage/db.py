@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table, event, insert, inspect, select
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from ess_bot.storage.models import BotState
@@ -35,6 +40,92 @@ def alembic_config(connection=None) -> "AlembicConfig":
     return cfg
 
 
+CONNECT_TIMEOUT = 5.0  # seconds to reach PostgreSQL before a command is answered in degraded mode
+PROBE_KEY = "health.probe"
+
+
+def create_private_file(path: Path) -> None:
+    """``path``'s folder (0700 when created) and the file (0600), whatever the umask; an existing file
+    keeps its content and becomes 0600 if it was readable by others."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` says the database cannot be reached or written right now (server down or
+    restarting, connection lost, disk full, file locked or read-only) — worth retrying later — rather
+    than a bug or a constraint violation."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, (sa_exc.IntegrityError, sa_exc.ProgrammingError, sa_exc.DataError)):
+            return False
+        if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError,
+                            sa_exc.TimeoutError, OSError, ConnectionError, asyncio.TimeoutError)):
+            return True
+        if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+            return True
+        if type(exc).__module__.startswith("asyncpg") and type(exc).__name__ in _ASYNCPG_UNAVAILABLE:
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+_ASYNCPG_UNAVAILABLE = {"ConnectionDoesNotExistError", "ConnectionFailureError", "CannotConnectNowError",
+                        "AdminShutdownError", "CrashShutdownError", "TooManyConnectionsError",
+                        "InternalClientError", "DiskFullError", "InsufficientResourcesError",
+                        "ReadOnlySQLTransactionError", "PostgresConnectionError", "InterfaceError",
+                        "ConnectionRejectionError", "ServerNotReadyError"}
+
+
+def describe_database_url(url: str) -> str:
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return "la base de données configurée"
+    if parsed.get_backend_name() == "sqlite":
+        return f"SQLite {parsed.database or '(en mémoire)'}"
+    where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+    return f"PostgreSQL « {parsed.database or ''} » sur {where}" if parsed.database else f"PostgreSQL sur {where}"
+
+
+def explain_database_error(exc: BaseException) -> str:
+    """A short French reason for a database failure (``connexion refusée``, ``disque plein``…)."""
+    chain = []
+    while exc is not None and len(chain) < 5:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    text = " ".join(str(e) for e in chain).lower()
+    names = {type(e).__name__ for e in chain}
+    if names & {"InvalidPasswordError", "InvalidAuthorizationSpecificationError"} or "password authentication" in text:
+        return "identifiant ou mot de passe refusé"
+    if "InvalidCatalogNameError" in names or ("database" in text and "does not exist" in text):
+        return "cette base n'existe pas sur le serveur"
+    if any(isinstance(e, ConnectionRefusedError) for e in chain) or "connection refused" in text \
+            or "connect call failed" in text:
+        return "connexion refusée : le serveur est-il démarré ?"
+    if any(isinstance(e, socket.gaierror) for e in chain):
+        return "nom d'hôte inconnu"
+    if any(isinstance(e, (asyncio.TimeoutError, TimeoutError, sa_exc.TimeoutError)) for e in chain):
+        return "pas de réponse du serveur dans le délai"
+    if "disk is full" in text or "no space left" in text or "DiskFullError" in names:
+        return "disque plein"
+    if "readonly" in text or "read-only" in text or "read only" in text:
+        return "base en lecture seule"
+    if "unable to open database file" in text:
+        return "fichier impossible à ouvrir (dossier absent ou droits insuffisants)"
+    if any(isinstance(e, PermissionError) for e in chain) or "permission denied" in text:
+        return "droits insuffisants"
+    if "locked" in text:
+        return "base verrouillée par un autre programme"
+    if names & {"ConnectionDoesNotExistError", "AdminShutdownError", "CannotConnectNowError"} or \
+            "connection" in text and ("closed" in text or "lost" in text or "reset" in text):
+        return "connexion perdue : le serveur redémarre peut-être"
+    return "erreur de la base de données"
+
+
 class Database:
     """Owns the engine and hands out sessions. One per process; passed in, never global."""
 
@@ -45,17 +136,42 @@ class Database:
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
         else:
-            kwargs.update(pool_size=5, max_overflow=5, pool_pre_ping=True)
+            # a server that does not answer is given up after CONNECT_TIMEOUT (asyncpg's default is 60 s)
+            kwargs.update(pool_size=5, max_overflow=5, pool_pre_ping=True, pool_timeout=CONNECT_TIMEOUT,
+                          connect_args={"timeout": CONNECT_TIMEOUT})
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(self.engine, expire_on_commit=False)
 
     async def prepare(self, sqlite_path: Path | None = None) -> str:
-        """Create the SQLite file's folder if needed, then :meth:`upgrade`."""
+        """Create the SQLite file's folder (0700) and the file itself (0600) if needed, whatever the
+        umask — SQLite gives its -wal and -shm files the database file's mode — then :meth:`upgrade`."""
         if sqlite_path is not None:
-            sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            create_private_file(sqlite_path)
         return await self.upgrade()
+
+    def describe(self) -> str:
+        """Where the database is, for a person: ``PostgreSQL ess sur 127.0.0.1:5432`` or ``SQLite
+        /srv/ess-bot/data/ess-bot.db`` (never the password)."""
+        return describe_database_url(self.url)
+
+    async def probe(self) -> tuple[bool, bool]:
+        """(reads work, writes work), without raising: a read, then a small write committed in the bot's
+        own state table (a rolled-back write would not notice a full disk)."""
+        try:
+            async with self.sessions() as session:
+                await session.scalar(select(BotState.value).where(BotState.key == PROBE_KEY))
+        except Exception as exc:
+            if not is_unavailable(exc):
+                log.warning("database probe: unexpected %s", type(exc).__name__)
+            return False, False
+        try:
+            async with self.sessions.begin() as session:
+                await set_state(session, PROBE_KEY, os.urandom(4).hex())
+        except Exception:
+            return True, False
+        return True, True
 
     async def upgrade(self) -> str:
         """Bring the schema to the newest revision (idempotent). Says what was done: ``"current"``
