@@ -68,19 +68,24 @@ async def test_feed_serves_upcoming_events_only(served):
 async def test_wrong_or_missing_token_gets_403_and_nothing_else(served, query):
     h, base = served
     await h.say('!evenement ajouter "Secret" 2/12 9h', sender="@claire:test")
-    status, _, body = await get(f"{base}/agenda.ics{query}")
-    assert status == 403
+    status, ctype, body = await get(f"{base}/agenda.ics{query}")
+    assert status == 403 and body == "Accès refusé.\n".encode() and ctype == "text/plain; charset=utf-8"
     assert b"BEGIN:VCALENDAR" not in body and b"Secret" not in body
 
 
 async def test_healthz(served):
-    _, base = served
+    h, base = served
     async with aiohttp.ClientSession() as session:
         async with session.get(f"{base}/healthz") as resp:
             assert resp.status == 200
-            assert await resp.json() == {"status": "ok", "version": __version__}
+            assert await resp.json() == {"status": "ok", "degraded": {}, "version": __version__}
         async with session.get(f"{base}/autre") as resp:
-            assert resp.status == 404
+            assert resp.status == 404 and (await resp.text()).startswith("Page introuvable.")
+        # the App's Health is what /healthz reports: 503 while the database is down
+        h.app.health.failed("database", "connection refused")
+        async with session.get(f"{base}/healthz") as resp:
+            assert resp.status == 503 and (await resp.json())["degraded"]["database"]["attempts"] == 1
+        h.app.health.recovered("database")
 
 
 async def test_disabled_without_listen(tmp_path):
