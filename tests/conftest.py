@@ -7,6 +7,25 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import pytest
 
 from tests.harness import PostgresServer, SynapseServer, TestUser, fresh_user
+from tests.sanitiser import SanitiserCheck, install
+
+# ---------------------------------------------------------------------------
+# Every message the bot produces, in any test, goes through a strict allow-list sanitiser
+# (tests/sanitiser.py): HTML the sanitiser would change, a matrix.to link that is not one of the bot's
+# pills, or a Markdown escape left in a plain body fails the test at teardown.
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def sanitiser(monkeypatch) -> Iterator[SanitiserCheck]:
+    """The check of this test's outgoing messages; a test may read ``sanitiser.findings`` (and clear
+    them when it fed unsafe messages on purpose)."""
+    check = SanitiserCheck()
+    install(monkeypatch, check)
+    yield check
+    if check.findings:
+        pytest.fail(check.report(), pytrace=False)
+
 
 # ---------------------------------------------------------------------------
 # Real-server harness fixtures (tests/harness/). Servers listen on 127.0.0.1.
