@@ -16,38 +16,35 @@ from typing import Iterator
 
 from ess_bot.framework.command import example_for as ex  # noqa: F401 (re-exported)
 from ess_bot.config import Config
-from ess_bot.formatting import MONTHS_FR, WEEKDAYS_FR, date_fr, datetime_fr, join_fr, time_fr
+from ess_bot.formatting import (MONTHS_FR, WEEKDAYS_FR, date_fr, datetime_fr, join_fr, md_code, md_escape, md_link,
+                                time_fr)
 from ess_bot.framework.context import Context, UserError
-from ess_bot.parsing import (MONTHS, WEEKDAYS, ChoiceError, OptionError, ParseError, match_choice, parse_number,
-                             quote, resolve_options, split_options)
+from ess_bot.parsing import (MONTHS, WEEKDAYS, ChoiceError, DateError, OptionError, ParseError, check_horizon,
+                             match_choice, md_quote, parse_number, resolve_options, split_options)
 from ess_bot.scheduler import JobContext
 from ess_bot.services.events import (AUDIENCES, NETWORK, NETWORK_LABEL, REMINDER_KEY, EventError, EventView,
                                      NotFound)
 from ess_bot.services.tools import TOOL_TYPES, Change, ToolError
-from ess_bot.text import Token, closest, escape_html, fold
+from ess_bot.text import Token, closest, fold
 from ess_bot.vocabulary import PHASES, Choice, ChoiceList
 
 REMINDER_KIND = "event_reminder"
 
 
-def safe(text: str) -> str:
-    """User text shown in a Markdown reply: no raw HTML."""
-    return (text or "").replace("<", "‹").replace(">", "›")
-
-
-def shown(value: str) -> str:
-    """A typed value named in a reply: « valeur » (:func:`ess_bot.parsing.quote`), without raw HTML."""
-    return quote(safe(value))
+# User and configuration text goes into the Markdown of every reply through md_escape (as is),
+# md_quote (a typed value named: « valeur »), md_code (a command to copy) or md_link (a checked link):
+# it shows exactly as typed and can never become markup, HTML or a link.
 
 
 @contextmanager
 def domain_errors(ctx: Context, example: str | None = None) -> Iterator[None]:
-    """Turn refusals of the tool and event services into a French reply with an example."""
+    """Turn refusals of the tool and event services into a French reply with an example (their messages
+    are Markdown already, every value in them escaped)."""
     try:
         yield
     except (ToolError, EventError) as exc:
         message = exc.message
-        if example and "xemple" not in message:
+        if example and not re.search(r"(?i)\bexemples?\s*(?::|`)", message):
             message += f"\nExemple : `{ex(ctx, example)}`"
         raise UserError(message) from None
 
@@ -55,6 +52,10 @@ def domain_errors(ctx: Context, example: str | None = None) -> Iterator[None]:
 # -- arguments -----------------------------------------------------------------------------------
 
 _LINK = re.compile(r"^<?https?://", re.I)
+# a word that is an address of another kind (``javascript:…``, ``data:…``, ``mailto:…``): taken as a link,
+# so that the service refuses it by name, instead of ending up in the title
+_OTHER_SCHEME = re.compile(r"^<?(?:javascript|vbscript|data|file|ftps?|sftp|mailto|tel|sms|blob|about|wss?|matrix|"
+                           r"mxc|intent|view-source|chrome|ms-[a-z-]+):\S", re.I)
 CLEAR_WORDS = ("-", "aucun", "aucune", "rien")
 
 
@@ -94,7 +95,7 @@ def split_args(ctx: Context, args: list[str], keys: ChoiceList, example: str) ->
         if tok.quoted:
             out.words.append(text)
             out.quoted.append(True)
-        elif _LINK.match(text):
+        elif _LINK.match(text) or _OTHER_SCHEME.match(text):
             out.links.append(text.strip("<>"))
         elif text.startswith("-#") and len(text) > 2:
             out.untags += [t.strip(" ,") for t in text[1:].split("#") if t.strip(" ,")]
@@ -136,7 +137,7 @@ def single_link(ctx: Context, a: Args, what: str, example: str) -> str | None:
 def record_id(ctx: Context, args: list[str], what: str, example: str) -> int:
     """``12``, ``n°12``, ``#12`` → 12 (:func:`ess_bot.parsing.parse_number`); a French refusal otherwise."""
     try:
-        return parse_number(safe(args[0]) if args else "", what, ex(ctx, example))
+        return parse_number(args[0] if args else "", what, ex(ctx, example))
     except ParseError as exc:
         raise UserError(exc.message) from None
 
@@ -170,11 +171,20 @@ CONNECTORS = {"le", "a", "à", "de", "du", "au", "des", "l'", "jusqu'a", "jusqu'
 NEXT_WORDS = ("prochain", "prochaine")
 
 
-def _make_date(y: int, m: int, d: int, text: str) -> date:
+def _make_date(y: int, m: int, d: int, text: str, today: date) -> date:
     try:
-        return date(y, m, d)
+        found = date(y, m, d)
     except ValueError:
-        raise UserError(f"Cette date n'existe pas : {shown(text)}. Exemples : {DATE_EXAMPLE}.") from None
+        raise UserError(f"Cette date n'existe pas : {md_quote(text)}. Exemples : {DATE_EXAMPLE}.") from None
+    return _within(found, text, today)
+
+
+def _within(found: date, text: str, today: date) -> date:
+    """``found`` if it is inside the calendar horizon (:func:`ess_bot.parsing.check_horizon`)."""
+    try:
+        return check_horizon(found, text, today, example=f"`15/01/{today.year + 1} 18h`")
+    except DateError as exc:
+        raise UserError(exc.message) from None
 
 
 def _upcoming(m: int, d: int, today: date, text: str) -> date:
@@ -188,7 +198,7 @@ def _upcoming(m: int, d: int, today: date, text: str) -> date:
             break
         if cand >= today:
             return cand
-    raise UserError(f"Cette date n'existe pas : {shown(text)}. Exemples : {DATE_EXAMPLE}.")
+    raise UserError(f"Cette date n'existe pas : {md_quote(text)}. Exemples : {DATE_EXAMPLE}.")
 
 
 def parse_time(text: str) -> time | None:
@@ -198,7 +208,7 @@ def parse_time(text: str) -> time | None:
         return None
     h, mi = int(m.group(1)), int(m.group(2) or 0)
     if h > 23 or mi > 59:
-        raise UserError(f"Heure impossible : {shown(text)}. Exemples : `18h`, `18h30`, `9:15`.")
+        raise UserError(f"Heure impossible : {md_quote(text)}. Exemples : `18h`, `18h30`, `9:15`.")
     return time(h, mi)
 
 
@@ -211,19 +221,19 @@ def _explicit_date(words: list[str], i: int, today: date) -> tuple[date, int] | 
     w = _key(words[i])
     m = _ISO_DATE.match(w)
     if m:
-        return _make_date(int(m.group(1)), int(m.group(2)), int(m.group(3)), words[i]), 1
+        return _make_date(int(m.group(1)), int(m.group(2)), int(m.group(3)), words[i], today), 1
     m = _NUM_DATE.match(w)
     if m:
         d, mo, y = int(m.group(1)), int(m.group(2)), m.group(3)
         if y is None:
             return _upcoming(mo, d, today, words[i]), 1
-        return _make_date(int(y) + (2000 if len(y) == 2 else 0), mo, d, words[i]), 1
-    if (w.isdigit() or w == "1er") and i + 1 < len(words) and _key(words[i + 1]) in MONTHS:
+        return _make_date(int(y) + (2000 if len(y) == 2 else 0), mo, d, words[i], today), 1
+    if (re.fullmatch(r"[0-9]{1,2}", w) or w == "1er") and i + 1 < len(words) and _key(words[i + 1]) in MONTHS:
         d = 1 if w == "1er" else int(w)
         mo = MONTHS[_key(words[i + 1])]
         text = " ".join(words[i:i + 2])
-        if i + 2 < len(words) and re.fullmatch(r"\d{4}", words[i + 2]):
-            return _make_date(int(words[i + 2]), mo, d, text + " " + words[i + 2]), 3
+        if i + 2 < len(words) and re.fullmatch(r"[0-9]{4}", words[i + 2]):
+            return _make_date(int(words[i + 2]), mo, d, text + " " + words[i + 2], today), 3
         return _upcoming(mo, d, today, text), 2
     return None
 
@@ -309,11 +319,11 @@ def parse_moment(ctx: Context, text: str, today: date, default_day: date | None,
     when = find_when(ctx, words, today)
     leftovers = [w for w in when.rest if fold(w) not in CONNECTORS]
     if leftovers or (when.day is None and when.start is None):
-        raise UserError(f"{what[:1].upper() + what[1:]} illisible : {shown(text)}. Exemples : {DATE_EXAMPLE}.\n"
+        raise UserError(f"{what[:1].upper() + what[1:]} illisible : {md_quote(text)}. Exemples : {DATE_EXAMPLE}.\n"
                         f"Exemple : `{ex(ctx, example)}`")
     day = when.day or default_day
     if day is None:
-        raise UserError(f"Précisez le jour pour {what} : {shown(text)}. Exemple : `{ex(ctx, example)}`")
+        raise UserError(f"Précisez le jour pour {what} : {md_quote(text)}. Exemple : `{ex(ctx, example)}`")
     return day, when.start
 
 
@@ -343,7 +353,8 @@ def when_fr(start: datetime, end: datetime) -> str:
 
 
 def tags_fr(tags) -> str:
-    return " ".join(f"#{t}" for t in tags)
+    """``#a #b`` in Markdown (each tag escaped: a ``#`` at the start of a line would make a heading)."""
+    return " ".join(md_escape(f"#{t}") for t in tags)
 
 
 def tags_change_fr(old: tuple[str, ...], new: tuple[str, ...]) -> str:
@@ -365,7 +376,7 @@ FIELD_NAMES = {"title": "titre", "type": "type", "phase": "phase", "link": "lien
 
 
 def change_fr(ctx, c: Change) -> str:
-    """One change of a tool or an event, in French: ``Lieu : Le Pixel → Salle des fêtes``."""
+    """One change of a tool or an event, in French Markdown: ``Lieu : Le Pixel → Salle des fêtes``."""
     name = FIELD_NAMES.get(c.field, c.field)
     if c.field == "tags":
         text = tags_change_fr(tuple(c.old), tuple(c.new))
@@ -378,10 +389,10 @@ def change_fr(ctx, c: Change) -> str:
     elif c.field == "audience":
         text = " → ".join(", ".join(AUDIENCES.label(a) for a in v) or "non précisé" for v in (c.old, c.new))
     elif c.field == "organiser":
-        text = " → ".join(ctx.services.events.organiser_name(v) for v in (c.old, c.new))
+        text = " → ".join(md_escape(ctx.services.events.organiser_name(v)) for v in (c.old, c.new))
     else:
         none = {"description": "aucune", "location": "non précisé"}.get(c.field, "aucun")
-        text = f"{c.old or none} → {c.new or none}"
+        text = f"{md_escape(c.old) if c.old else none} → {md_escape(c.new) if c.new else none}"
     return f"{name[:1].upper() + name[1:]} : {text}"
 
 
@@ -400,6 +411,7 @@ def announcement_rooms(config: Config) -> tuple[str, ...]:
 
 
 def room_label(config: Config, room_id: str) -> str:
+    """Where something was announced, in Markdown (a partner's name from the configuration, escaped)."""
     if room_id in config.rooms.announcements:
         n = config.rooms.announcements.index(room_id)
         return "le salon d'annonces" + (f" n°{n + 1}" if len(config.rooms.announcements) > 1 else "")
@@ -407,8 +419,8 @@ def room_label(config: Config, room_id: str) -> str:
         return "le salon de coordination"
     partner = config.partner_by_room(room_id)
     if partner is not None:
-        return f"le salon {de_fr(partner.name)}"
-    return f"le salon {room_id}"
+        return f"le salon {md_escape(de_fr(partner.name))}"
+    return f"le salon {md_escape(room_id)}"
 
 
 def de_fr(name: str) -> str:
@@ -438,34 +450,24 @@ def ics_filename(view: EventView) -> str:
 # -- cards ---------------------------------------------------------------------------------------
 
 def event_card(view: EventView, headline: str, *, extra: list[str] | None = None,
-               footer: str | None = None) -> tuple[str, str]:
-    """(Markdown, HTML) of an event card: title, date in French, place, organiser, audience, link."""
-    rows: list[tuple[str, str, str]] = [("Quand", when_fr(view.start, view.end), "")]
+               footer: str | None = None) -> str:
+    """The Markdown of an event card: title, date in French, place, organiser, audience, link, tags.
+    ``headline``, ``extra`` lines and ``footer`` are Markdown already (any user text in them escaped)."""
+    rows: list[tuple[str, str]] = [("Quand", when_fr(view.start, view.end))]
     if view.location:
-        rows.append(("Où", view.location, ""))
-    rows.append(("Organisé par", NETWORK_LABEL if view.partner == NETWORK else view.organiser, ""))
+        rows.append(("Où", md_escape(view.location)))
+    rows.append(("Organisé par", md_escape(NETWORK_LABEL if view.partner == NETWORK else view.organiser)))
     if view.audience:
-        rows.append(("Public", ", ".join(view.audience_labels), ""))
+        rows.append(("Public", md_escape(", ".join(view.audience_labels))))
     if view.link:
-        rows.append(("Inscription", view.link, view.link))
-    md = [f"{headline} **{safe(view.title)}**"]
-    md += [f"**{k} :** {safe(v)}" for k, v, _ in rows]
-    html = [f"<p>{headline} <strong>{escape_html(view.title)}</strong></p>", "<ul>"]
-    for k, v, href in rows:
-        value = f'<a href="{escape_html(href)}">{escape_html(v)}</a>' if href else escape_html(v)
-        html.append(f"<li><strong>{k} :</strong> {value}</li>")
-    html.append("</ul>")
+        rows.append(("Inscription", md_link(view.link, view.link)))
+    blocks = [f"{headline} **{md_escape(view.title)}**", "\n".join(f"- **{k} :** {v}" for k, v in rows)]
     if view.tags:
-        tags = " ".join(f"#{t}" for t in view.tags)
-        md.append(tags)
-        html.append(f"<p>{escape_html(tags)}</p>")
-    for line in extra or []:
-        md.append(safe(line))
-        html.append(f"<p>{escape_html(line)}</p>")
+        blocks.append(tags_fr(view.tags))
+    blocks += list(extra or [])
     if footer:
-        md.append(footer)
-        html.append(f"<p><em>{escape_html(footer)}</em></p>")
-    return "\n".join(md), "".join(html)
+        blocks.append(f"*{footer}*")
+    return "\n\n".join(blocks)
 
 
 def relative_day(start: datetime, now: datetime) -> str:
@@ -480,9 +482,9 @@ def relative_day(start: datetime, now: datetime) -> str:
 def announce_event(ctx, view: EventView, ics: bytes, headline: str, *, extra: list[str] | None = None,
                    footer: str | None = None, first: bool = False) -> None:
     """Post the card, then the .ics file, in every room of the event (``ctx``: a Context or JobContext)."""
-    markdown, html = event_card(view, headline, extra=extra, footer=footer)
+    markdown = event_card(view, headline, extra=extra, footer=footer)
     for room in view.rooms:
-        out = ctx.announce(room, markdown, html=html, tag=announce_tag(view.id, room) if first else None)
+        out = ctx.announce(room, markdown, tag=announce_tag(view.id, room) if first else None)
         if not first:
             out.reply_to = "tag:" + announce_tag(view.id, room)
         ctx.announce_file(room, ics_filename(view), ics, "text/calendar")
@@ -504,11 +506,11 @@ async def event_warnings(ctx: Context, view: EventView) -> list[str]:
     move = (f"L'événement est bien enregistré ; pour le déplacer : "
             f"`{ctx.prefix}evenement modifier {view.id} date=…`.")
     if info.public_holiday:
-        out.append(f"⚠️ Le {day} est un jour férié ({info.public_holiday}) : vérifiez la date. {move}")
+        out.append(f"⚠️ Le {day} est un jour férié ({md_escape(info.public_holiday)}) : vérifiez la date. {move}")
     elif info.weekend:
         out.append(f"⚠️ Le {day} tombe un week-end : vérifiez la date. {move}")
     for other in await ctx.services.events.same_title_and_start(ctx.session, view):
-        out.append(f"⚠️ L'événement n°{other.id} {shown(other.title)} a déjà ce titre et ce début : s'il "
+        out.append(f"⚠️ L'événement n°{other.id} {md_quote(other.title)} a déjà ce titre et ce début : s'il "
                    "s'agit d'un doublon, annulez l'un des deux avec "
                    f"`{ctx.prefix}evenement annuler {view.id} \"doublon\"`.")
     return out
@@ -575,6 +577,6 @@ def organiser_key(ctx: Context, text: str, example: str) -> str:
     prefixed = {slug for k, slug in names.items() if k.startswith(key)} if len(key) >= 2 else set()
     if len(prefixed) == 1:
         return prefixed.pop()
-    known = ", ".join(f"`{p.slug}`" for p in ctx.config.partners)
-    raise UserError(f"Organisateur inconnu : {shown(text)}. Possibles : {known} ou `réseau`. "
+    known = ", ".join(md_code(p.slug) for p in ctx.config.partners)
+    raise UserError(f"Organisateur inconnu : {md_quote(text)}. Possibles : {known} ou `réseau`. "
                     f"Exemple : `{ex(ctx, example)}`")

@@ -17,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ess_bot.framework.command import example_for as ex  # noqa: F401 (re-exported)
 from ess_bot.clock import Clock
 from ess_bot.config import Config, Member, MeetingSettings
-from ess_bot.formatting import WEEKDAYS_FR, date_fr, datetime_fr, join_fr, minutes_fr, pill
+from ess_bot.formatting import WEEKDAYS_FR, date_fr, datetime_fr, join_fr, md_code, md_escape, minutes_fr, pill
 from ess_bot.framework.context import Context, Queue, UserError
 from ess_bot.framework.messages import Outgoing
-from ess_bot.parsing import DurationError, ParseError, is_duration, parse_duration, parse_number
+from ess_bot.parsing import (DateError, DurationError, ParseError, check_horizon, is_duration, md_quote, parse_duration,
+                             parse_number, quote)
 from ess_bot.scheduler import cancel as cancel_jobs
 from ess_bot.scheduler import schedule as schedule_job
 from ess_bot.services.agenda import AgendaEntry
@@ -87,7 +88,8 @@ class InputError(Exception):
 
 
 def q(value: str) -> str:
-    return f"« {value} »"
+    """A typed value or a title named in a Markdown message: « valeur », escaped (shows as typed)."""
+    return md_quote(value)
 
 
 @contextmanager
@@ -111,7 +113,7 @@ def user_errors(ctx: Context, example: str | None = None, several: str | None = 
 
 def with_example(ctx_or_prefix, text: str, example: str | None) -> str:
     """``text`` followed by an example, unless it already shows one."""
-    if example and "exemple" not in fold(text):
+    if example and not re.search(r"\bexemples?\s*(?::|`)", fold(text)):
         text += f"\nExemple : `{ex(ctx_or_prefix, example)}`"
     return text
 
@@ -176,6 +178,10 @@ def parse_day(text: str, after: date) -> date:
             found = date(after.year + 1, month, day)
     except ValueError:
         raise InputError(f"La date {q(text)} n'existe pas. Exemples : `12/03`, `12 mars 2026`.") from None
+    try:
+        check_horizon(found, text, after, example="`12/03`, `12 mars`")
+    except DateError as exc:
+        raise InputError(exc.message) from None
     if weekday is not None and found.weekday() != weekday:
         raise InputError(f"Le {date_fr(found, weekday=False)} est un {WEEKDAYS_FR[found.weekday()]}, "
                          f"pas un {WEEKDAYS_FR[weekday]} ({q(text)}). Vérifiez la date. "
@@ -372,7 +378,7 @@ def parse_proposal(args: list[str], today: date, tz: tzinfo, settings: MeetingSe
         if not prop.location:
             raise InputError(f"Le lieu est vide. Exemple : `lieu=Besançon` ou `lieu=\"Maison de l'ESS, Dijon\"`.")
     if "n" in opts:
-        if not opts["n"].isdigit() or not 1 <= int(opts["n"]) <= 10:
+        if not re.fullmatch(r"[0-9]{1,2}", opts["n"]) or not 1 <= int(opts["n"]) <= 10:
             raise InputError(f"Le nombre de dates {q(opts['n'])} doit être un nombre de 1 à 10. Exemple : `n=4`.")
         prop.n = int(opts["n"])
     if "limite" in opts:
@@ -390,8 +396,9 @@ def parse_proposal(args: list[str], today: date, tz: tzinfo, settings: MeetingSe
                                  f"guillemets. Exemple : `{ex(prefix, EXAMPLE_PROPOSE_DATES)}`")
             hint = split_dates_hint(piece)
             if hint is not None:   # "12/01/2027 14h 19/01/2027 9h30": several dates without commas
+                fixed = md_code(f'{prefix}reunion proposer "{prop.title}" {hint}')
                 raise InputError(f"Je vois plusieurs dates dans {q(piece.strip())} : séparez les dates par des "
-                                 f'virgules. Exemple : `{prefix}reunion proposer "{prop.title}" {hint}`')
+                                 f"virgules. Exemple : {fixed}")
             prop.explicit.append(parse_when(piece, today, prop.duration, tz))
             prop.explicit_text.append(piece.strip())
         if prop.window is not None or prop.n is not None:
@@ -528,7 +535,8 @@ def members_of(config: Config, user_ids) -> list[Member]:
 
 
 def names(config: Config, user_ids) -> str:
-    return join_fr([m.display for m in members_of(config, user_ids)])
+    """The members' names, in Markdown (names from the configuration, escaped)."""
+    return join_fr([md_escape(m.display) for m in members_of(config, user_ids)])
 
 
 def pills(config: Config, user_ids) -> str:
@@ -541,8 +549,11 @@ def coordinators(config: Config) -> list[Member]:
 
 
 def taken_fr(entries: tuple[AgendaEntry, ...] | list[AgendaEntry]) -> str:
-    """``déjà pris : rencontre du réseau « Rencontre T2 », « Forum de l'ESS »`` (empty when nothing)."""
-    labels = [("rencontre du réseau " if e.kind == "reunion" else "") + q(e.title) for e in entries]
+    """``déjà pris : rencontre du réseau « Rencontre T2 », « Forum de l'ESS »`` (empty when nothing).
+
+    Plain text, like :func:`candidate_summary` and :func:`assessed_note`: it is kept as a date's note;
+    whoever puts it into Markdown escapes it."""
+    labels = [("rencontre du réseau " if e.kind == "reunion" else "") + quote(e.title) for e in entries]
     return "déjà pris : " + ", ".join(labels) if labels else ""
 
 
@@ -573,7 +584,8 @@ def closed_fr(view: MeetingView) -> str:
     """Why a poll no longer takes answers nor closes: closed (with the date chosen) or cancelled."""
     head = f"Le sondage n°{view.id} {q(view.title)}"
     if view.is_cancelled:
-        return f"{head} est annulé" + (f" (raison : {view.cancel_reason})" if view.cancel_reason else "") + "."
+        return f"{head} est annulé" + (f" (raison : {md_escape(view.cancel_reason)})" if view.cancel_reason
+                                       else "") + "."
     chosen = view.option(view.chosen_position) if view.chosen_position else None
     text = f"{head} est déjà clos : date retenue"
     if chosen is not None:
@@ -599,7 +611,8 @@ def relative_fr(today: date, day: date) -> str:
 
 
 def where_fr(view: MeetingView) -> str:
-    return f", {view.location}" if view.location else ""
+    """``, Besançon`` (Markdown: the place escaped) or nothing."""
+    return f", {md_escape(view.location)}" if view.location else ""
 
 
 def tally_line(option: OptionTally, config: Config) -> str:
@@ -636,17 +649,17 @@ def status_fr(view: MeetingView, now: datetime) -> str:
 def tally_text(t: Tally, config: Config, now: datetime | None = None) -> str:
     v = t.meeting
     if v.is_poll and now is not None and v.deadline <= now:
-        head = (f"📊 **Sondage n°{v.id} — {v.title}** — date limite dépassée ({datetime_fr(v.deadline)}), "
+        head = (f"📊 **Sondage n°{v.id} — {md_escape(v.title)}** — date limite dépassée ({datetime_fr(v.deadline)}), "
                 "sondage encore ouvert")
     elif v.is_poll:
-        head = f"📊 **Sondage n°{v.id} — {v.title}** — réponses jusqu'au {datetime_fr(v.deadline)}"
+        head = f"📊 **Sondage n°{v.id} — {md_escape(v.title)}** — réponses jusqu'au {datetime_fr(v.deadline)}"
     elif v.is_fixed:
-        head = (f"📊 **Sondage n°{v.id} — {v.title}** — clos ; date retenue : n°{v.chosen_position}, "
+        head = (f"📊 **Sondage n°{v.id} — {md_escape(v.title)}** — clos ; date retenue : n°{v.chosen_position}, "
                 f"{datetime_fr(v.starts_at)}")
         if v.starts_at != v.option(v.chosen_position).starts_at:
             head += " (déplacée depuis)"
     else:
-        head = f"📊 **Sondage n°{v.id} — {v.title}** — rencontre annulée"
+        head = f"📊 **Sondage n°{v.id} — {md_escape(v.title)}** — rencontre annulée"
     lines = [head] + [tally_line(o, config) for o in t.options]
     if t.not_answered:
         lines.append(f"Pas encore répondu : {names(config, t.not_answered)}.")
@@ -674,7 +687,7 @@ def post_poll(q: Queue, config: Config, view: MeetingView, voters: list[str]) ->
     per date carrying the three answer reactions, and optionally a native Matrix poll."""
     p = config.bot.command_prefix
     members = voters
-    intro = (f"📊 **Sondage n°{view.id} — {view.title}**"
+    intro = (f"📊 **Sondage n°{view.id} — {md_escape(view.title)}**"
              f" ({minutes_fr(view.duration_minutes)}{where_fr(view)})\n"
              f"Bonjour {pills(config, members)} ! Quelles dates vous conviennent ? Répondez à **chaque date** "
              "ci-dessous par une réaction : ✅ oui · 🤔 si besoin · ❌ non (retirer votre réaction retire la réponse).\n"
@@ -684,7 +697,7 @@ def post_poll(q: Queue, config: Config, view: MeetingView, voters: list[str]) ->
     for option in view.options:
         text = f"**{option.position}.** {datetime_fr(option.starts_at)}"
         if option.note:
-            text += f" — {option.note}"
+            text += f" — {md_escape(option.note)}"
         q.announce(view.room_id, text, tag=option_tag(view.id, option.position))
         for answer in (YES, MAYBE, NO):
             q.send(Outgoing(room_id=view.room_id, kind="reaction", key=REACTIONS[answer],
@@ -777,7 +790,7 @@ async def fix_date(q: Queue, session: AsyncSession, config: Config, clock: Clock
         how += " ; personne n'avait répondu"
     else:
         how += f" ; réponses pour cette date : {counts_fr(chosen)}"
-    lines = [f"📅 **{view.title}** : la date est fixée !",
+    lines = [f"📅 **{md_escape(view.title)}** : la date est fixée !",
              f"**{datetime_fr(view.starts_at)}** ({minutes_fr(view.duration_minutes)}){where_fr(view)}.",
              how + ".",
              (f"Rappels prévus : {reminders_fr(planned)}. " if planned else "")
@@ -817,13 +830,13 @@ def notify_no_answers(q: Queue, config: Config, clock: Clock, view: MeetingView,
     dates = " · ".join(f"{o.position}. {datetime_fr(o.starts_at)}" for o in view.options)
     day = extend_example(view, clock.today())
     extend = f"`{p}reunion prolonger {view.id} {day}`" if day else f"`{p}reunion prolonger {view.id} <date>`"
-    text = (f"📭 **Sondage n°{view.id} — {view.title}** : personne n'a répondu avant la date limite "
+    text = (f"📭 **Sondage n°{view.id} — {md_escape(view.title)}** : personne n'a répondu avant la date limite "
             f"({datetime_fr(view.deadline)}). Je n'ai fixé aucune date : le sondage reste ouvert.\n"
             f"{pills(config, [m.user_id for m in people])}, deux possibilités :\n"
             f"- fixer une date quand même : `{p}reunion clore {view.id} date=<n°>` (dates : {dates}) ;\n"
             f"- laisser plus de temps : {extend} (nouvelle date limite, relance reprogrammée).")
     if late:
-        text += "\n_(Date limite passée pendant une indisponibilité du bot : message envoyé en retard.)_"
+        text += "\n*(Date limite passée pendant une indisponibilité du bot : message envoyé en retard.)*"
     q.announce(room, text, mentions=[m.user_id for m in people])
 
 

@@ -6,10 +6,11 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from commands._events import ex, month_number, safe, shown
-from ess_bot.formatting import MONTHS_FR, WEEKDAYS_FR, time_fr
+from commands._events import ex, month_number
+from ess_bot.formatting import MONTHS_FR, WEEKDAYS_FR, md_escape, time_fr
 from ess_bot.framework.command import command
 from ess_bot.framework.context import Context, UserError
+from ess_bot.parsing import horizon, md_quote
 from ess_bot.services.agenda import AgendaEntry
 from ess_bot.text import fold
 
@@ -39,28 +40,34 @@ def parse_agenda_args(args: list[str], today: date, prefix: str = "!") -> Agenda
     if not words:
         return AgendaQuery(count=DEFAULT_COUNT)
     text = " ".join(args)
-    if len(words) == 1 and words[0].isdigit():
-        n = int(words[0])
-        if not 1 <= n <= MAX_COUNT:
-            raise UserError(f"Nombre hors limites : {shown(args[0])} (de 1 à {MAX_COUNT}). Exemples : {examples}.")
-        return AgendaQuery(count=n)
+    if len(words) == 1 and re.fullmatch(r"[0-9]+", words[0]):
+        if len(words[0].lstrip("0")) > 3 or not 1 <= int(words[0]) <= MAX_COUNT:  # never int() of 5,000 digits
+            raise UserError(f"Nombre hors limites : {md_quote(args[0])} (de 1 à {MAX_COUNT}). Exemples : {examples}.")
+        return AgendaQuery(count=int(words[0]))
+    first, last = horizon(today)
     if words in (["ce", "mois"], ["mois"], ["ce", "mois-ci"]):
         return AgendaQuery(year=today.year, month=today.month)
     if words in (["mois", "prochain"], ["le", "mois", "prochain"]):
         y, m = (today.year + 1, 1) if today.month == 12 else (today.year, today.month + 1)
         return AgendaQuery(year=y, month=m)
-    m = re.fullmatch(r"(\d{1,2})[/\-](\d{4})", words[0]) if len(words) == 1 else None
+    m = re.fullmatch(r"([0-9]{1,2})[/\-]([0-9]{4})", words[0]) if len(words) == 1 else None
     if m and 1 <= int(m.group(1)) <= 12:
+        if not first.year <= int(m.group(2)) <= last.year:
+            raise UserError(f"Année hors limites : {md_quote(args[0])} (de {first.year} à {last.year}). "
+                            f"Exemples : {examples}.")
         return AgendaQuery(year=int(m.group(2)), month=int(m.group(1)))
     month = month_number(words[0])
     if month is not None and len(words) <= 2:
         if len(words) == 2:
-            if not re.fullmatch(r"\d{4}", words[1]) or not 2000 <= int(words[1]) <= 2100:
-                raise UserError(f"Année illisible : {shown(args[1])}. Exemples : {examples}.")
+            if not re.fullmatch(r"[0-9]{4}", words[1]):
+                raise UserError(f"Année illisible : {md_quote(args[1])}. Exemples : {examples}.")
+            if not first.year <= int(words[1]) <= last.year:
+                raise UserError(f"Année hors limites : {md_quote(args[1])} (de {first.year} à {last.year}). "
+                                f"Exemples : {examples}.")
             return AgendaQuery(year=int(words[1]), month=month)
         year = today.year if month >= today.month else today.year + 1
         return AgendaQuery(year=year, month=month)
-    raise UserError(f"Je n'ai pas compris {shown(text)} : donnez un nombre d'entrées ou un mois. "
+    raise UserError(f"Je n'ai pas compris {md_quote(text)} : donnez un nombre d'entrées ou un mois. "
                     f"Exemples : {examples}.")
 
 
@@ -73,10 +80,10 @@ def entry_line(e: AgendaEntry, prefix: str) -> str:
     day = f"{WEEKDAYS_FR[e.start.weekday()][:3]}. {e.start.day}" + ("er" if e.start.day == 1 else "")
     hours = f"{time_fr(e.start)} – {time_fr(e.end)}" if e.start.date() == e.end.date() else \
         f"{time_fr(e.start)} (jusqu'au {e.end.day} {MONTHS_FR[e.end.month - 1]})"
-    parts = [f"- **{day}**, {hours} · {icon} **{safe(e.title)}**"]
-    details = [safe(e.location)] if e.location else []
+    parts = [f"- **{day}**, {hours} · {icon} **{md_escape(e.title)}**"]
+    details = [md_escape(e.location)] if e.location else []
     if e.organiser:
-        details.append(safe(e.organiser))
+        details.append(md_escape(e.organiser))
     if details:
         parts.append(" — " + ", ".join(details))
     if voir:

@@ -2,6 +2,7 @@
 
 from ess_bot.config import ROLE_LABELS, ROLE_LABELS_PLURAL
 from ess_bot.framework.command import ROOM_KINDS, command, help_text, with_prefix
+from ess_bot.formatting import md_code, md_escape
 from ess_bot.framework.context import Context, UserError
 
 
@@ -15,7 +16,8 @@ async def aide(ctx: Context, args: list[str]) -> None:
         if cmd is None:
             suggestion = ctx.registry.suggest(name, ctx.role)
             hint = f" Vouliez-vous dire `{p}aide {suggestion}` ?" if suggestion else ""
-            raise UserError(f"Je ne connais pas la commande `{p}{name}`.{hint} Tapez `{p}aide` pour toutes les voir.")
+            raise UserError(f"Je ne connais pas la commande {md_code(p + name)}.{hint} Tapez `{p}aide` pour toutes "
+                            "les voir.")
         if not cmd.allowed(ctx.role):
             raise UserError(f"`{p}{cmd.name}` est réservé aux {ROLE_LABELS_PLURAL[cmd.role]} et plus.")
         ctx.reply(help_text(cmd, ctx.role, p))
@@ -24,7 +26,7 @@ async def aide(ctx: Context, args: list[str]) -> None:
     for cmd in ctx.registry.all():
         if cmd.allowed(ctx.role):
             groups.setdefault(cmd.group, []).append(f"- `{with_prefix(p, cmd.usage)}` — {cmd.summary}")
-    lines = [f"Bonjour {ctx.member.display} ! Voici les commandes que vous pouvez utiliser "
+    lines = [f"Bonjour {md_escape(ctx.member.display)} ! Voici les commandes que vous pouvez utiliser "
              f"(rôle : {ROLE_LABELS[ctx.role]}) :"]
     for group, items in groups.items():
         lines.append(f"\n**{group}**\n" + "\n".join(items))

@@ -8,9 +8,10 @@ from datetime import date, datetime, time
 from commands._events import (JOB_HANDLERS, announce_event, announcement_rooms, at, audience_keys,  # noqa: F401
                               changes_lines, clearable, domain_errors, event_card, event_warnings, ex, find_when,
                               ics_filename, option_keys, organiser_key, parse_moment, parse_time, record_id,
-                              reminders_prefix, reminders_text, room_label, safe, schedule_reminders, shown,
-                              single_link, split_args, tag_option, when_fr)
-from ess_bot.formatting import join_fr
+                              reminders_prefix, reminders_text, room_label, schedule_reminders, single_link,
+                              split_args, tag_option, when_fr)
+from ess_bot.formatting import join_fr, md_escape
+from ess_bot.parsing import md_quote
 from ess_bot.framework.command import command, help_text, subcommand
 from ess_bot.framework.context import Context, UserError
 from ess_bot.scheduler import cancel as cancel_jobs
@@ -59,7 +60,7 @@ async def evenement(ctx: Context, args: list[str]) -> None:
     names = [n for s in ctx.command.subcommands for n in s.names()]
     guess = closest(args[0], names)
     hint = f" Vouliez-vous dire `{ctx.prefix}evenement {guess}` ?" if guess else ""
-    raise UserError(f"Action inconnue : {shown(args[0])}.{hint}\n\n" + help_text(ctx.command, ctx.role, ctx.prefix))
+    raise UserError(f"Action inconnue : {md_quote(args[0])}.{hint}\n\n" + help_text(ctx.command, ctx.role, ctx.prefix))
 
 
 # -- ajouter -------------------------------------------------------------------------------------
@@ -92,7 +93,7 @@ async def ajouter(ctx: Context, args: list[str]) -> None:
                         f"(Détails : `{ctx.prefix}aide evenement`.)")
     if a.untags:
         raise UserError("Un nouvel événement n'a pas de mot-clé à retirer "
-                        f"({' '.join('-#' + t for t in a.untags)}). "
+                        f"({md_escape(' '.join('-#' + t for t in a.untags))}). "
                         f"Exemple : `{ex(ctx, EXAMPLE_ADD)} #mois-ess`")
     start = at(ctx.config, day, start_t)
     end = at(ctx.config, day, end_t) if end_t else None
@@ -111,7 +112,7 @@ async def ajouter(ctx: Context, args: list[str]) -> None:
     plan = schedule_reminders(ctx, view)
     announce_event(ctx, view, svc(ctx).ics(view), "📅 Nouvel événement :", first=True,
                    footer=f"Événement n°{view.id} — le fichier joint l'ajoute à votre agenda.")
-    lines = [f"✅ Événement n°{view.id} {shown(view.title)} enregistré : {when_fr(view.start, view.end)}.",
+    lines = [f"✅ Événement n°{view.id} {md_quote(view.title)} enregistré : {when_fr(view.start, view.end)}.",
              _where_announced(ctx, view),
              f"Rappels prévus : {reminders_text(ctx.config, plan)}.",
              *await event_warnings(ctx, view),
@@ -135,7 +136,7 @@ async def modifier(ctx: Context, args: list[str]) -> None:
     today = ctx.clock.today()
     when = find_when(ctx, a.words, today, a.quoted)
     if when.rest:
-        raise UserError(f"Je n'ai pas compris {join_fr([shown(w) for w in when.rest])}. Les changements s'écrivent "
+        raise UserError(f"Je n'ai pas compris {join_fr([md_quote(w) for w in when.rest])}. Les changements s'écrivent "
                         f"`champ=valeur`. Exemple : `{ex(ctx, EXAMPLE_EDIT)}`")
     day, start_t, end_t = when.day, when.start, when.end
     if "date" in a.options:
@@ -168,7 +169,7 @@ async def modifier(ctx: Context, args: list[str]) -> None:
     lines = changes_lines(ctx, done)
     announce_event(ctx, view, svc(ctx).ics(view), "✏️ Événement modifié :", extra=lines,
                    footer=f"Événement n°{view.id} — le fichier joint met à jour votre agenda.")
-    reply = [f"✅ Événement n°{view.id} modifié :"] + [f"- {safe(line)}" for line in lines]
+    reply = [f"✅ Événement n°{view.id} modifié :"] + [f"- {line}" for line in lines]
     reply += [_where_announced(ctx, view, verb="Modification annoncée"),
               f"Rappels : {reminders_text(ctx.config, plan)}."]
     if any(c.field in ("when", "title") for c in done):
@@ -186,10 +187,10 @@ async def annuler(ctx: Context, args: list[str]) -> None:
     with domain_errors(ctx, EXAMPLE_CANCEL):
         view = await svc(ctx).cancel(ctx.session, ctx.member, event_id, reason)
     await cancel_jobs(ctx.session, reminders_prefix(view.id))
-    extra = [f"Raison : {view.cancel_reason}"] if view.cancel_reason else []
+    extra = [f"Raison : {md_escape(view.cancel_reason)}"] if view.cancel_reason else []
     announce_event(ctx, view, svc(ctx).ics(view), "❌ Événement annulé :", extra=extra,
                    footer=f"Événement n°{view.id} — le fichier joint le retire de votre agenda.")
-    ctx.reply(f"✅ Événement n°{view.id} {shown(view.title)} annulé ; les rappels ne partiront pas.\n"
+    ctx.reply(f"✅ Événement n°{view.id} {md_quote(view.title)} annulé ; les rappels ne partiront pas.\n"
               f"{_where_announced(ctx, view, verb='Annulation annoncée')}")
 
 
@@ -204,8 +205,9 @@ async def liste(ctx: Context, args: list[str]) -> None:
         return
     lines = [f"📅 **Événements à venir** ({len(views)})"]
     for v in views:
-        where = f" — {safe(v.location)}" if v.location else ""
-        lines.append(f"- n°{v.id} · **{safe(v.title)}** — {when_fr(v.start, v.end)}{where} ({safe(v.organiser)})")
+        where = f" — {md_escape(v.location)}" if v.location else ""
+        lines.append(f"- n°{v.id} · **{md_escape(v.title)}** — {when_fr(v.start, v.end)}{where} "
+                     f"({md_escape(v.organiser)})")
     lines.append(f"Détail et fichier agenda : `{ctx.prefix}evenement voir <n°>` ; "
                  f"tout l'agenda : `{ctx.prefix}agenda`.")
     ctx.reply("\n".join(lines))
@@ -219,13 +221,13 @@ async def voir(ctx: Context, args: list[str]) -> None:
         view = await svc(ctx).get(ctx.session, event_id)
     extra = []
     if view.cancelled:
-        extra.append("Cet événement est annulé" + (f" ({view.cancel_reason})." if view.cancel_reason else "."))
+        extra.append("Cet événement est annulé" + (f" ({md_escape(view.cancel_reason)})." if view.cancel_reason
+                                                    else "."))
     elif view.end <= ctx.clock.now():
         extra.append("Cet événement est passé.")
     if view.rooms:
         extra.append("Annoncé dans " + join_fr([room_label(ctx.config, r) for r in view.rooms]) + ".")
-    markdown, html = event_card(view, "📅", extra=extra, footer=f"Événement n°{view.id}")
-    ctx.reply(markdown, html=html)
+    ctx.reply(event_card(view, "📅", extra=extra, footer=f"Événement n°{view.id}"))
     ctx.reply_file(ics_filename(view), svc(ctx).ics(view), "text/calendar")
 
 
@@ -243,7 +245,7 @@ def _where_announced(ctx: Context, view: EventView, verb: str = "Annoncé") -> s
 def _time(ctx: Context, text: str, example: str) -> time:
     t = parse_time(text)
     if t is None:
-        raise UserError(f"Heure illisible : {shown(text)}. Exemples : `18h`, `18h30`, `9:15`.\n"
+        raise UserError(f"Heure illisible : {md_quote(text)}. Exemples : `18h`, `18h30`, `9:15`.\n"
                         f"Exemple : `{ex(ctx, example)}`")
     return t
 
@@ -251,5 +253,5 @@ def _time(ctx: Context, text: str, example: str) -> time:
 def _end(ctx: Context, text: str, day: date, example: str) -> datetime:
     end_day, end_t = parse_moment(ctx, text, ctx.clock.today(), day, "la fin", example)
     if end_t is None:
-        raise UserError(f"Précisez l'heure de fin : {shown(text)}. Exemples : `fin=21h`, `fin=\"16/01/2027 12h\"`.")
+        raise UserError(f"Précisez l'heure de fin : {md_quote(text)}. Exemples : `fin=21h`, `fin=\"16/01/2027 12h\"`.")
     return at(ctx.config, end_day, end_t)

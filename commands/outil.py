@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 
-from commands._events import (changes_lines, clearable, domain_errors, ex, match_closed, option_keys, record_id, safe,
-                              shown, single_link, split_args, tag_option, tags_fr, tokens_for)
-from ess_bot.formatting import date_fr, join_fr
+from commands._events import (changes_lines, clearable, domain_errors, ex, match_closed, option_keys, record_id,
+                              single_link, split_args, tag_option, tags_fr, tokens_for)
+from ess_bot.formatting import date_fr, join_fr, md_code, md_escape, md_link
 from ess_bot.framework.command import command, help_text, subcommand
 from ess_bot.framework.context import Context, UserError
 from ess_bot.framework.messages import Outgoing
-from ess_bot.parsing import ChoiceError, match_among
+from ess_bot.parsing import ChoiceError, match_among, md_quote
 from ess_bot.services.tools import (CLEAR, TOOL_TYPES, FileRef, NewTool, SeenFile, ToolChanges, ToolView,
                                     file_ref_from_content)
 from ess_bot.vocabulary import PHASES
@@ -62,12 +62,12 @@ def kind_text(tool: ToolView) -> str:
 
 
 def tool_line(ctx: Context, tool: ToolView, with_link: bool = True) -> str:
-    text = f"n°{tool.id} · **{safe(tool.title)}** ({kind_text(tool)})"
+    text = f"n°{tool.id} · **{md_escape(tool.title)}** ({kind_text(tool)})"
     if tool.tags:
         text += " " + tags_fr(tool.tags)
     if with_link:
         if tool.link:
-            text += f" — {tool.link}"
+            text += f" — {md_link(tool.link, tool.link)}"
         elif tool.file:
             text += f" — 📎 fichier : `{ctx.prefix}outil voir {tool.id}`"
     return text
@@ -89,16 +89,16 @@ def file_outgoing(ctx: Context, f: FileRef) -> Outgoing:
 async def serve(ctx: Context, tool: ToolView, headline: str = "📎") -> None:
     """Hand one tool out: its card (with the link), then its file if it has one; counted."""
     await svc(ctx).served(ctx.session, tool.id, ctx.event.room_id)
-    lines = [f"{headline} **{safe(tool.title)}** — outil n°{tool.id} ({kind_text(tool)}), partagé par "
-             f"{safe(partner_name(ctx, tool.partner))} le {date_fr(tool.created_at, weekday=False)}"]
+    lines = [f"{headline} **{md_escape(tool.title)}** — outil n°{tool.id} ({kind_text(tool)}), partagé par "
+             f"{md_escape(partner_name(ctx, tool.partner))} le {date_fr(tool.created_at, weekday=False)}"]
     if tool.link:
-        lines.append(f"Lien : {tool.link}")
+        lines.append(f"Lien : {md_link(tool.link, tool.link)}")
     if tool.description:
-        lines.append(safe(tool.description))
+        lines.append(md_escape(tool.description))
     if tool.tags:
         lines.append(tags_fr(tool.tags))
     if tool.file:
-        lines.append(f"Fichier : {safe(tool.file.name)} (ci-dessous)")
+        lines.append(f"Fichier : {md_escape(tool.file.name)} (ci-dessous)")
     ctx.reply("\n".join(lines))
     if tool.file:
         ctx.send(file_outgoing(ctx, tool.file))
@@ -132,14 +132,14 @@ async def _search(ctx: Context, args: list[str]) -> None:
         await serve(ctx, single)
         return
     if not result.hits:
-        ctx.reply(f"Aucun outil ne correspond à {shown(query)}. Essayez d'autres mots, ou `{ctx.prefix}outil liste` "
+        ctx.reply(f"Aucun outil ne correspond à {md_quote(query)}. Essayez d'autres mots, ou `{ctx.prefix}outil liste` "
                   f"pour tout voir. Pour en partager un : `{ex(ctx, EXAMPLE_ADD)}`")
         return
     hits = result.hits[:RESULTS_SHOWN]
     if result.complete:
-        head = f"🔎 {len(result.hits)} outils correspondent à {shown(query)}"
+        head = f"🔎 {len(result.hits)} outils correspondent à {md_quote(query)}"
     else:
-        head = f"🔎 Aucun outil ne contient tous les mots de {shown(query)} ; les plus proches"
+        head = f"🔎 Aucun outil ne contient tous les mots de {md_quote(query)} ; les plus proches"
     lines = [head + (f" (les {RESULTS_SHOWN} premiers)" if len(result.hits) > RESULTS_SHOWN else "") + " :"]
     lines += [f"{i}. {tool_line(ctx, h.tool)}" for i, h in enumerate(hits, 1)]
     lines.append(f"Pour en recevoir un : `{ctx.prefix}outil voir <n°>`, par exemple "
@@ -157,7 +157,8 @@ async def ajouter(ctx: Context, args: list[str]) -> None:
     a = split_args(ctx, args, KEYS, EXAMPLE_ADD)
     link = single_link(ctx, a, "outil", EXAMPLE_ADD)
     if a.untags:
-        raise UserError(f"Un nouvel outil n'a pas de mot-clé à retirer ({' '.join('-#' + t for t in a.untags)}). "
+        raise UserError(f"Un nouvel outil n'a pas de mot-clé à retirer "
+                        f"({md_escape(' '.join('-#' + t for t in a.untags))}). "
                         f"Exemple : `{ex(ctx, EXAMPLE_ADD)}`")
     file = None
     if ctx.event.reply_to:
@@ -186,13 +187,13 @@ async def ajouter(ctx: Context, args: list[str]) -> None:
         view = await svc(ctx).add(ctx.session, ctx.member, new)
     first = re.split(r"\s+", view.title)[0]
     what = "fichier" if view.file and not view.link else ("lien et fichier" if view.file else "lien")
-    text = (f"✅ Merci ! Outil n°{view.id} {shown(view.title)} partagé ({kind_text(view)}, {what}) au nom de "
-            f"{safe(partner_name(ctx, view.partner))}.")
+    text = (f"✅ Merci ! Outil n°{view.id} {md_quote(view.title)} partagé ({kind_text(view)}, {what}) au nom de "
+            f"{md_escape(partner_name(ctx, view.partner))}.")
     if view.tags:
         text += " Mots-clés : " + tags_fr(view.tags) + "."
     if view.type == "autre" and "type" not in a.options:
         text += f"\nAstuce : précisez son type ({TYPES_TEXT}) avec `{ctx.prefix}outil modifier {view.id} type=trame`."
-    text += (f"\nOn le retrouve avec `{ctx.prefix}outil {first}` ; pour le corriger : "
+    text += (f"\nOn le retrouve avec {md_code(f'{ctx.prefix}outil {first}')} ; pour le corriger : "
              f"`{ctx.prefix}outil modifier {view.id} phase=émergence`.")
     ctx.reply(text)
 
@@ -212,11 +213,11 @@ async def liste(ctx: Context, args: list[str]) -> None:
     elif args[0].startswith("#") and not tokens[0].quoted:
         tag = args[0].lstrip("#")
         tools = await svc(ctx).filtered(ctx.session, tag=tag)
-        title = f"Outils avec le mot-clé #{safe(tag)}"
+        title = f"Outils avec le mot-clé {md_escape('#' + tag)}"
         if not tools:
             known = await svc(ctx).known_tags(ctx.session)
             hint = (" Mots-clés utilisés : " + tags_fr(known[:30]) + ".") if known else ""
-            ctx.reply(f"Aucun outil avec le mot-clé {shown('#' + tag)}.{hint}")
+            ctx.reply(f"Aucun outil avec le mot-clé {md_quote('#' + tag)}.{hint}")
             return
     else:
         text = " ".join(args)
@@ -225,7 +226,7 @@ async def liste(ctx: Context, args: list[str]) -> None:
         except ChoiceError as exc:
             raise UserError(exc.message) from None
         if found is None:
-            raise UserError(f"Je ne reconnais ni un type ni une phase dans {shown(text)}. Types : {TYPES_TEXT}. "
+            raise UserError(f"Je ne reconnais ni un type ni une phase dans {md_quote(text)}. Types : {TYPES_TEXT}. "
                             "Phases : "
                             f"{', '.join(PHASES.labels())}. Pour un mot-clé, mettez un # : `{ex(ctx, example)}`")
         field_name, choice = found
@@ -279,7 +280,7 @@ async def modifier(ctx: Context, args: list[str]) -> None:
     tool_id = record_id(ctx, args, "de l'outil", EXAMPLE_EDIT)
     a = split_args(ctx, args[1:], KEYS, EXAMPLE_EDIT)
     if a.words:
-        raise UserError(f"Je n'ai pas compris {join_fr([shown(w) for w in a.words])} : les changements s'écrivent "
+        raise UserError(f"Je n'ai pas compris {join_fr([md_quote(w) for w in a.words])} : les changements s'écrivent "
                         f"`champ=valeur`, `#mot-clé` (ajouter) ou `-#mot-clé` (retirer). "
                         f"Exemple : `{ex(ctx, EXAMPLE_EDIT)}`")
     link = single_link(ctx, a, "outil", EXAMPLE_EDIT)
@@ -299,8 +300,8 @@ async def modifier(ctx: Context, args: list[str]) -> None:
     if not done:
         ctx.reply(f"Rien n'a changé : l'outil n°{view.id} avait déjà ces valeurs.")
         return
-    ctx.reply(f"✅ Outil n°{view.id} {shown(view.title)} modifié :\n"
-              + "\n".join(f"- {safe(line)}" for line in changes_lines(ctx, done)))
+    ctx.reply(f"✅ Outil n°{view.id} {md_quote(view.title)} modifié :\n"
+              + "\n".join(f"- {line}" for line in changes_lines(ctx, done)))
 
 
 @subcommand("outil", "retirer", summary="retirer un outil (structure qui l'a partagé, ou coordination)",
@@ -309,7 +310,7 @@ async def retirer(ctx: Context, args: list[str]) -> None:
     tool_id = record_id(ctx, args, "de l'outil", EXAMPLE_REMOVE)
     with domain_errors(ctx, EXAMPLE_REMOVE):
         view = await svc(ctx).remove(ctx.session, ctx.member, tool_id)
-    ctx.reply(f"🗑️ Outil n°{view.id} {shown(view.title)} retiré : il n'apparaît plus dans les recherches.")
+    ctx.reply(f"🗑️ Outil n°{view.id} {md_quote(view.title)} retiré : il n'apparaît plus dans les recherches.")
 
 
 # -- files seen in rooms -------------------------------------------------------------------------

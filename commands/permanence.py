@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from commands._events import safe, shown
-from ess_bot.formatting import WEEKDAYS_FR, date_fr, join_fr, time_fr
+from ess_bot.formatting import WEEKDAYS_FR, date_fr, join_fr, md_code, md_escape, time_fr
 from ess_bot.framework.command import command
 from ess_bot.framework.context import Context, UserError
+from ess_bot.parsing import md_quote
 from ess_bot.services.permanences import AreaMatch, PermanenceView
 from ess_bot.vocabulary import DEPARTMENT_NAMES
 
@@ -34,17 +34,22 @@ def next_fr(view: PermanenceView, today: date) -> str:
     when = "aujourd'hui" if day == today else ("demain" if (day - today).days == 1 else "")
     text = f"Prochaine : **{date_fr(day)}**" + (f" ({when})" if when else "")
     if view.next.skipped:
-        feries = join_fr([f"le {date_fr(d)} ({name})" for d, name in view.next.skipped])
+        feries = join_fr([f"le {date_fr(d)} ({md_escape(name)})" for d, name in view.next.skipped])
         text += f" — pas de permanence {feries}, " + ("jours fériés" if len(view.next.skipped) > 1 else "jour férié")
     return text
 
 
 def permanence_lines(view: PermanenceView, today: date) -> list[str]:
-    lines = [f"- **{safe(view.partner_name)}** — {weekdays_fr(view.weekdays)}, {hours_fr(view.slots)}"]
+    lines = [f"- **{md_escape(view.partner_name)}** — {weekdays_fr(view.weekdays)}, {hours_fr(view.slots)}"]
     if view.address:
-        lines.append(f"  {safe(view.address)}")
+        lines.append(f"  {md_escape(view.address)}")
     lines.append(f"  {next_fr(view, today)}")
     return lines
+
+
+def towns_fr(towns) -> str:
+    """The towns of the configuration, in Markdown."""
+    return join_fr([md_escape(t) for t in towns])
 
 
 def department_fr(code: str) -> str:
@@ -58,7 +63,7 @@ def render_views(title: str, views, today: date, by_town: bool) -> list[str]:
     current = None
     for view in views:
         if by_town and view.town != current:
-            lines.append(f"\n**{safe(view.town)}**")
+            lines.append(f"\n**{md_escape(view.town)}**")
             current = view.town
         lines += permanence_lines(view, today)
     return lines
@@ -74,7 +79,7 @@ def area_reply(ctx: Context, area: AreaMatch, towns: list[str], today: date) -> 
         return "\n".join(lines)
     return (f"Aucune permanence {where}"
             + (f" ni dans {department_fr(area.department)}" if area.postcode else "")
-            + f". Villes connues : {join_fr(towns)}. Exemple : `{ctx.prefix}permanence {towns[0]}`, ou "
+            + f". Villes connues : {towns_fr(towns)}. Exemple : {md_code(f'{ctx.prefix}permanence {towns[0]}')}, ou "
             f"`{ctx.prefix}permanence` pour toutes.")
 
 
@@ -94,7 +99,7 @@ async def permanence(ctx: Context, args: list[str]) -> None:
     text = " ".join(args).strip()
     if not text:
         lines = render_views("📍 **Permanences du réseau**", service.all(), today, by_town=True)
-        lines.append(f"\nPour une ville : `{ctx.prefix}permanence {towns[0]}` ; pour un département : "
+        lines.append(f"\nPour une ville : {md_code(f'{ctx.prefix}permanence {towns[0]}')} ; pour un département : "
                      f"`{ctx.prefix}permanence 25`.")
         ctx.reply("\n".join(lines))
         return
@@ -103,11 +108,12 @@ async def permanence(ctx: Context, args: list[str]) -> None:
         return
     match = service.find_town(text)
     if match.candidates:
-        raise UserError(f"Plusieurs villes correspondent à {shown(text)} : {join_fr(list(match.candidates), 'ou')}. "
-                        f"Précisez, par exemple : `{ctx.prefix}permanence {match.candidates[0]}`.")
+        raise UserError(f"Plusieurs villes correspondent à {md_quote(text)} : "
+                        f"{join_fr([md_escape(t) for t in match.candidates], 'ou')}. "
+                        f"Précisez, par exemple : {md_code(f'{ctx.prefix}permanence {match.candidates[0]}')}.")
     if match.town is None:
-        raise UserError(f"Je ne connais pas de permanence à {shown(text)}. Villes connues : {join_fr(towns)}. "
-                        f"Exemple : `{ctx.prefix}permanence {towns[0]}`, ou un département : "
+        raise UserError(f"Je ne connais pas de permanence à {md_quote(text)}. Villes connues : {towns_fr(towns)}. "
+                        f"Exemple : {md_code(f'{ctx.prefix}permanence {towns[0]}')}, ou un département : "
                         f"`{ctx.prefix}permanence 25`.")
     views = service.for_town(match.town)
-    ctx.reply("\n".join(render_views(f"📍 **Permanences à {safe(match.town)}**", views, today, by_town=False)))
+    ctx.reply("\n".join(render_views(f"📍 **Permanences à {md_escape(match.town)}**", views, today, by_town=False)))

@@ -20,7 +20,7 @@ from commands._reunion import (ALL, ANSWER_LABELS, DEADLINE_TIME, EXAMPLE_DISPO,
                                past_dates, pills, post_poll, q, reaction_answer, relative_fr, reminders_fr,
                                schedule_poll_jobs, schedule_reminders, status_fr, tally_text, user_errors, where_fr)
 from ess_bot.config import role_allows
-from ess_bot.formatting import date_fr, datetime_fr, join_fr, minutes_fr
+from ess_bot.formatting import date_fr, datetime_fr, join_fr, md_escape, minutes_fr
 from ess_bot.framework.command import command, help_text, subcommand
 from ess_bot.framework.context import Context, UserError
 from ess_bot.scheduler import JobContext
@@ -120,7 +120,7 @@ async def proposer(ctx: Context, args: list[str]) -> None:
                 note = assessed_note(cand)
                 notes.append(note)
                 if note:
-                    warnings.append(f"{datetime_fr(start)} : {note[2:].strip()}")
+                    warnings.append(f"{datetime_fr(start)} : {md_escape(note[2:].strip())}")
             chosen = "Dates données"
         else:
             tentative = prop.deadline_day or default_deadline(now, settings).date()
@@ -168,7 +168,7 @@ def answers_text(ctx, view, answers: dict[int, str]) -> str:
     for o in view.options:
         given = answers.get(o.position)
         lines.append(f"- n°{o.position} {datetime_fr(o.starts_at)} : "
-                     + (f"**{ANSWER_LABELS[given]}**" if given else "_pas de réponse_"))
+                     + (f"**{ANSWER_LABELS[given]}**" if given else "*pas de réponse*"))
     return "\n".join(lines)
 
 
@@ -190,7 +190,7 @@ async def dispo(ctx: Context, args: list[str]) -> None:
             except NoOpenPoll:
                 raise UserError(await no_open_poll(ctx)) from None
         answers = await svc.answers_of(ctx.session, view.id, ctx.event.sender)
-        ctx.reply(f"Vos réponses au sondage n°{view.id} « {view.title} » :\n{answers_text(ctx, view, answers)}\n"
+        ctx.reply(f"Vos réponses au sondage n°{view.id} {q(view.title)} :\n{answers_text(ctx, view, answers)}\n"
                   f"Pour répondre : `{ex(ctx, EXAMPLE_DISPO)}` (oui, si besoin, non) ou `{p}reunion dispo 2 oui`.")
         return
     with user_errors(ctx, EXAMPLE_DISPO, several="!reunion dispo {id} 1=oui 2=sibesoin 3=non"):
@@ -207,7 +207,7 @@ async def dispo(ctx: Context, args: list[str]) -> None:
                 wanted[pos] = answer
         answers = await svc.answer(ctx.session, view.id, ctx.event.sender, wanted, source="text",
                                    event_id=ctx.event.event_id)
-    ctx.reply(f"✅ C'est noté, {ctx.member.display} — sondage n°{view.id} « {view.title} » :\n"
+    ctx.reply(f"✅ C'est noté, {md_escape(ctx.member.display)} — sondage n°{view.id} {q(view.title)} :\n"
               f"{answers_text(ctx, view, answers)}\n"
               f"Vous pouvez changer d'avis jusqu'au {datetime_fr(view.deadline)} (la réponse la plus récente compte).")
 
@@ -291,7 +291,7 @@ async def prolonger(ctx: Context, args: list[str]) -> None:
     revision = view.deadline.astimezone(tz).strftime(":%Y%m%d%H%M")
     reminder_at = schedule_poll_jobs(ctx, ctx.session, ctx.clock, ctx.config.meetings, view, revision=revision)
     waiting = list(tally.not_answered)
-    text = (f"⏳ **Sondage n°{view.id} — {view.title}** : la date limite est repoussée au "
+    text = (f"⏳ **Sondage n°{view.id} — {md_escape(view.title)}** : la date limite est repoussée au "
             f"**{datetime_fr(view.deadline)}**.")
     if waiting:
         text += (f"\n{pills(ctx.config, waiting)} : il manque votre réponse. Réagissez aux dates du sondage "
@@ -324,15 +324,16 @@ async def annuler(ctx: Context, args: list[str]) -> None:
     await cancel_jobs(ctx.session, f"meeting:{view.id}:")
     config = ctx.config
     members = svc.voter_ids()
-    why = f"\nRaison : {view.cancel_reason}" if view.cancel_reason else ""
+    why = f"\nRaison : {md_escape(view.cancel_reason)}" if view.cancel_reason else ""
     if before.is_poll:
         if before.native_poll:
             await end_native_poll(ctx, ctx.session, svc, view, "Sondage annulé.")
-        ctx.announce(view.room_id, f"❌ Le sondage n°{view.id} « {view.title} » est annulé par "
-                                   f"{ctx.member.display} : inutile d'y répondre.{why}\n{pills(config, members)}",
+        ctx.announce(view.room_id, f"❌ Le sondage n°{view.id} {q(view.title)} est annulé par "
+                                   f"{md_escape(ctx.member.display)} : inutile d'y répondre.{why}\n"
+                                   f"{pills(config, members)}",
                      mentions=members)
         return
-    text = (f"❌ **{view.title}** du {datetime_fr(view.starts_at)}{where_fr(view)} est **annulée**.{why}\n"
+    text = (f"❌ **{md_escape(view.title)}** du {datetime_fr(view.starts_at)}{where_fr(view)} est **annulée**.{why}\n"
             f"Le fichier agenda ci-joint la retire de votre calendrier ; les rappels sont supprimés.\n"
             f"{pills(config, members)}")
     data = svc.ics(view)
@@ -370,7 +371,7 @@ async def deplacer(ctx: Context, args: list[str]) -> None:
     planned = schedule_reminders(ctx, ctx.session, ctx.clock, ctx.config.meetings, view)
     config = ctx.config
     members = svc.voter_ids()
-    text = (f"🔁 **{view.title}** change de date : elle aura lieu le **{datetime_fr(view.starts_at)}** "
+    text = (f"🔁 **{md_escape(view.title)}** change de date : elle aura lieu le **{datetime_fr(view.starts_at)}** "
             f"({minutes_fr(view.duration_minutes)}){where_fr(view)}, au lieu du {datetime_fr(moved.before)}.\n"
             "Le fichier agenda ci-joint met à jour votre calendrier"
             + (f" ; rappels reprogrammés : {reminders_fr(planned)}." if planned else ".")
@@ -381,14 +382,14 @@ async def deplacer(ctx: Context, args: list[str]) -> None:
         ctx.announce_file(room, ics_name(view), data, ICS_MIME)
     note = assessed_note(assessed)
     if note:
-        ctx.reply(f"{note} — c'est fait quand même ; `{ctx.prefix}reunion deplacer {view.id} <date>` pour changer "
+        ctx.reply(f"{md_escape(note)} — c'est fait quand même ; `{ctx.prefix}reunion deplacer {view.id} <date>` pour changer "
                   "encore.")
 
 
 # -- reading ------------------------------------------------------------------------------------------------
 
 def coordinators_text(ctx: Context) -> str:
-    return join_fr([m.display for m in coordinators(ctx.config)]) or "l'équipe de coordination"
+    return join_fr([md_escape(m.display) for m in coordinators(ctx.config)]) or "l'équipe de coordination"
 
 
 @subcommand("reunion", "prochaine", aliases=["prochain", "suivante", "quand"],
@@ -399,12 +400,12 @@ async def prochaine(ctx: Context, args: list[str]) -> None:
     p = ctx.prefix
     nxt = await svc.next_meeting(ctx.session)
     polls = await svc.open_polls(ctx.session)
-    poll_lines = [f"Sondage n°{v.id} « {v.title} » en cours : réponses jusqu'au {datetime_fr(v.deadline)} "
+    poll_lines = [f"Sondage n°{v.id} {q(v.title)} en cours : réponses jusqu'au {datetime_fr(v.deadline)} "
                   f"(`{p}reunion etat {v.id}`, `{p}reunion dispo {v.id} 1=oui 2=non`)." for v in polls]
     if nxt is not None:
         text = (f"📅 Prochaine rencontre du réseau : **{datetime_fr(nxt.starts_at)}**{where_fr(nxt)} — "
                 f"{relative_fr(ctx.clock.today(), nxt.starts_at.date())}.\n"
-                f"« {nxt.title} » (n°{nxt.id}, {minutes_fr(nxt.duration_minutes)}) ; le fichier agenda suit.")
+                f"{q(nxt.title)} (n°{nxt.id}, {minutes_fr(nxt.duration_minutes)}) ; le fichier agenda suit.")
         ctx.reply("\n".join([text] + poll_lines))
         ctx.reply_file(ics_name(nxt), svc.ics(nxt), ICS_MIME)
         return
@@ -425,7 +426,7 @@ async def liste(ctx: Context, args: list[str]) -> None:
                   f"({coordinators_text(ctx)}) peuvent en lancer un avec `{ctx.prefix}reunion proposer`.")
         return
     now = ctx.clock.now()
-    lines = ["**Rencontres du réseau**"] + [f"- n°{v.id} — {v.title} — {status_fr(v, now)}" for v in views]
+    lines = ["**Rencontres du réseau**"] + [f"- n°{v.id} — {md_escape(v.title)} — {status_fr(v, now)}" for v in views]
     ctx.reply("\n".join(lines))
 
 
@@ -464,7 +465,7 @@ async def on_poll_response(ctx: Context) -> None:
     meeting_id = await svc.poll_of_event(ctx.session, ev.relates_to)
     if meeting_id is None:
         return
-    positions = [int(a) for a in ev.answers if str(a).isdigit()]
+    positions = [int(a) for a in ev.answers if re.fullmatch(r"[0-9]{1,3}", str(a))]
     await svc.poll_response(ctx.session, meeting_id, ev.sender, positions, event_id=ev.event_id)
 
 
@@ -491,12 +492,12 @@ async def poll_reminder_job(ctx: JobContext) -> None:
     days = (view.deadline.date() - ctx.clock.today()).days
     left = (f"plus que {days} jours pour répondre" if days > 1 else
             "dernier délai demain pour répondre" if days == 1 else "dernier jour pour répondre")
-    text = (f"⏳ **Sondage n°{view.id} — {view.title}** : {left} (jusqu'au {datetime_fr(view.deadline)}).\n"
+    text = (f"⏳ **Sondage n°{view.id} — {md_escape(view.title)}** : {left} (jusqu'au {datetime_fr(view.deadline)}).\n"
             f"{pills(ctx.config, tally.not_answered)} : il manque votre réponse. Réagissez aux dates du sondage "
             f"(✅ oui · 🤔 si besoin · ❌ non) ou tapez `{p}reunion dispo {view.id} 1=oui 2=sibesoin 3=non`.")
     if ctx.late:
-        text += (f"\n_(Relance prévue le {datetime_fr(ctx.job.run_at.astimezone(ctx.clock.tz))}, envoyée en retard : "
-                 "le bot était indisponible.)_")
+        text += (f"\n*(Relance prévue le {datetime_fr(ctx.job.run_at.astimezone(ctx.clock.tz))}, envoyée en retard : "
+                 "le bot était indisponible.)*")
     ctx.announce(view.room_id, text, mentions=list(tally.not_answered))
 
 
@@ -537,11 +538,11 @@ async def reminder_job(ctx: JobContext) -> None:
         return
     members = svc.voter_ids()
     when = relative_fr(ctx.clock.today(), view.starts_at.date())
-    text = (f"⏰ Rappel : **{view.title}** {when}, {datetime_fr(view.starts_at)}"
+    text = (f"⏰ Rappel : **{md_escape(view.title)}** {when}, {datetime_fr(view.starts_at)}"
             f" ({minutes_fr(view.duration_minutes)}){where_fr(view)}.\n{pills(ctx.config, members)}")
     if ctx.late:
-        text += (f"\n_(Rappel prévu le {datetime_fr(ctx.job.run_at.astimezone(ctx.clock.tz))}, envoyé en retard : "
-                 "le bot était indisponible.)_")
+        text += (f"\n*(Rappel prévu le {datetime_fr(ctx.job.run_at.astimezone(ctx.clock.tz))}, envoyé en retard : "
+                 "le bot était indisponible.)*")
     ctx.announce(ctx.config.rooms.coordination or view.room_id, text, mentions=members)
 
 

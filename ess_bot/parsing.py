@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from random import Random
 
-from ess_bot.formatting import date_fr
+from ess_bot.formatting import date_fr, md_escape
 from ess_bot.text import Token, TokenizeError, fold, normalize, tokenize_quoted  # noqa: F401 (re-exported)
 from ess_bot.vocabulary import Choice, ChoiceList
 
@@ -64,8 +64,19 @@ class PersonalDataError(ParseError):
 
 
 def quote(value: str) -> str:
-    """How a user's value is named in a message: « valeur »."""
+    """How a user's value is named in plain text (the terminal, a file): « valeur ». In a Markdown message
+    (every ``ParseError.message``, every chat reply) use :func:`md_quote`."""
     return f"« {value} »"
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def md_quote(value: object) -> str:
+    """How a typed (or configured) value is named in a Markdown message: « valeur », escaped
+    (:func:`ess_bot.formatting.md_escape`) so that it shows exactly as typed, never as markup; control
+    characters (a NUL, a line break) are shown as a space."""
+    return f"« {md_escape(_UNPRINTABLE.sub(' ', str(value if value is not None else '')))} »"
 
 
 # -- tokens ------------------------------------------------------------------------------------
@@ -102,7 +113,7 @@ def _candidates(text: str, clist: ChoiceList, min_prefix: int) -> tuple[list[Cho
 def _ambiguous_message(value: str, field: str, choices: list[Choice]) -> str:
     from ess_bot.formatting import join_fr
     names = join_fr([f"{c.label}" for c in choices], last="ou")
-    return (f"{quote(value)} est ambigu pour {field} : {names}. Écrivez quelques lettres de plus, "
+    return (f"{md_quote(value)} est ambigu pour {field} : {names}. Écrivez quelques lettres de plus, "
             f"par exemple `{choices[0].label}`.")
 
 
@@ -125,7 +136,7 @@ def match_choice(text: str, clist: ChoiceList, *, min_prefix: int = 1) -> Choice
     if near:
         guess = next(c for c in clist.choices if choice_key(c.label) == near[0])
         hint = f" Vouliez-vous dire `{guess.label}` ?"
-    raise ChoiceError(f"Valeur inconnue pour {clist.name} : {quote(text)}.{hint} Valeurs possibles : {possible}.",
+    raise ChoiceError(f"Valeur inconnue pour {clist.name} : {md_quote(text)}.{hint} Valeurs possibles : {possible}.",
                       text)
 
 
@@ -154,7 +165,7 @@ def match_among(text: str, lists: dict[str, ChoiceList], *, min_prefix: int = 3
     else:
         name, c = found[0]
         hint = f"Précisez le champ, par exemple `{name}={c.key}`."
-    raise ChoiceError(f"{quote(text)} est ambigu : {names}. {hint}", text, tuple(c for _, c in found))
+    raise ChoiceError(f"{md_quote(text)} est ambigu : {names}. {hint}", text, tuple(c for _, c in found))
 
 
 PHRASE_MAX_WORDS = 6
@@ -185,7 +196,7 @@ def match_age(words: list[str], start: int) -> tuple[str, int] | None:
         used = 2
     age = int(m.group(1))
     if not AGE_MIN <= age <= AGE_MAX:
-        raise ParseError(f"Âge improbable : {quote(' '.join(words[start:start + used]))} (entre {AGE_MIN} et "
+        raise ParseError(f"Âge improbable : {md_quote(' '.join(words[start:start + used]))} (entre {AGE_MIN} et "
                          f"{AGE_MAX} ans). Indiquez l'âge du porteur ou sa tranche, par exemple `30` ou `26-49`.")
     return age_band_for(age), used
 
@@ -249,12 +260,12 @@ def resolve_options(options: list[Option], keys: ChoiceList, example: str) -> di
         except ChoiceError as exc:
             possible = ", ".join(f"`{c.key}=`" for c in keys.choices)
             what = "ambiguë" if exc.ambiguous else "inconnue"
-            raise OptionError(f"Option {what} : {quote(opt.key + '=')}. Options possibles : {possible}. "
+            raise OptionError(f"Option {what} : {md_quote(opt.key + '=')}. Options possibles : {possible}. "
                               f"Exemple : `{example}`") from None
         if not opt.value:
-            raise OptionError(f"L'option {quote(opt.raw)} n'a pas de valeur. Exemple : `{example}`")
+            raise OptionError(f"L'option {md_quote(opt.raw)} n'a pas de valeur. Exemple : `{example}`")
         if key in out:
-            raise OptionError(f"L'option `{key}=` est donnée deux fois ({quote(opt.raw)}). Gardez-en une seule.")
+            raise OptionError(f"L'option `{key}=` est donnée deux fois ({md_quote(opt.raw)}). Gardez-en une seule.")
         out[key] = opt.value
     return out
 
@@ -280,11 +291,11 @@ def parse_duration(text: str) -> int:
         raise DurationError(f"Durée manquante (je n'ai rien reçu). Exemples : {DURATION_EXAMPLES}.")
     m = _DURATION.match(fold(normalize(text)))
     if m is None:
-        raise DurationError(f"Durée illisible : {quote(text)}. Exemples : {DURATION_EXAMPLES}.")
+        raise DurationError(f"Durée illisible : {md_quote(text)}. Exemples : {DURATION_EXAMPLES}.")
     if m.group("h") is not None:
         hours, mins = int(m.group("h")), int(m.group("m"))
         if mins >= 60:
-            raise DurationError(f"Durée illisible : {quote(text)} ({mins} minutes après l'heure). "
+            raise DurationError(f"Durée illisible : {md_quote(text)} ({mins} minutes après l'heure). "
                                 f"Exemple : `1h30`.")
         minutes = hours * 60 + mins
     elif m.group("hd") is not None:
@@ -292,9 +303,9 @@ def parse_duration(text: str) -> int:
     else:
         minutes = int(m.group("mm"))
     if minutes <= 0:
-        raise DurationError(f"Une durée doit être positive ({quote(text)}). Exemples : {DURATION_EXAMPLES}.")
+        raise DurationError(f"Une durée doit être positive ({md_quote(text)}). Exemples : {DURATION_EXAMPLES}.")
     if minutes > DURATION_MAX:
-        raise DurationError(f"Durée trop longue : {quote(text)} (au plus 12 h par suivi ; pour plusieurs "
+        raise DurationError(f"Durée trop longue : {md_quote(text)} (au plus 12 h par suivi ; pour plusieurs "
                             "journées, enregistrez un suivi par jour).")
     return minutes
 
@@ -319,6 +330,44 @@ def match_duration(words: list[str], start: int) -> tuple[int, int] | None:
             continue  # "2h 15 novembre": leave "15" to the date
         return parse_duration(text), n
     return None
+
+
+# -- the calendar horizon ----------------------------------------------------------------------
+# Events, meetings, deadlines and agenda months are accepted from EARLIEST_YEAR to HORIZON_YEARS years
+# ahead: nothing the network plans lies further, and dates out there (year 9999) overflow the date
+# arithmetic (time zones, reminders) instead of being refused.
+
+EARLIEST_YEAR = 1970
+HORIZON_YEARS = 5
+
+
+def horizon(today: date) -> tuple[date, date]:
+    """(first, last) calendar day accepted for what is planned from ``today``."""
+    try:
+        last = today.replace(year=today.year + HORIZON_YEARS)
+    except ValueError:  # 29 February
+        last = today.replace(year=today.year + HORIZON_YEARS, day=28)
+    return date(EARLIEST_YEAR, 1, 1), last
+
+
+def check_horizon(found: date, text: str, today: date, *, example: str | None = None) -> date:
+    """``found`` (read from ``text``) if it lies within :func:`horizon`; else a DateError naming the
+    value, the accepted range and ``example`` (Markdown, e.g. ``"`15/01/2027 18h`"``)."""
+    first, last = horizon(today)
+    example = example or f"`15/01/{today.year + 1}`"
+    if found > last:
+        raise DateError(f"Date trop lointaine : {md_quote(text)} ({date_fr(found)}). Je n'accepte pas de date à plus "
+                        f"de {HORIZON_YEARS} ans, soit après le {date_fr(last, weekday=False)} : vérifiez l'année. "
+                        f"Exemple : {example}.")
+    if found < first:
+        raise DateError(f"Date trop ancienne : {md_quote(text)} ({date_fr(found)}). Je n'accepte pas de date avant "
+                        f"{EARLIEST_YEAR} : vérifiez l'année. Exemple : {example}.")
+    return found
+
+
+def year_in_horizon(year: int, today: date) -> bool:
+    first, last = horizon(today)
+    return first.year <= year <= last.year
 
 
 # -- dates -------------------------------------------------------------------------------------
@@ -364,7 +413,7 @@ def retention_start(today: date) -> date:
 def too_old_message(text: str, found: date | str, oldest: date) -> str:
     """Why a date older than the retention period is refused, and what to do instead (French)."""
     shown = date_fr(found) if isinstance(found, date) else found
-    return (f"La date {quote(text)} ({shown}) a plus de {RETENTION_YEARS} ans : les bilans portent sur la "
+    return (f"La date {md_quote(text)} ({shown}) a plus de {RETENTION_YEARS} ans : les bilans portent sur la "
             f"convention en cours et, pour le RGPD, les suivis ne sont gardés qu'environ {RETENTION_YEARS} ans "
             f"(rien avant le {date_fr(oldest, weekday=False)}). Gardez ce suivi ancien dans les dossiers de votre "
             "structure ; s'il doit compter dans un bilan, voyez-le avec la coordination. Vérifiez aussi l'année, "
@@ -426,14 +475,14 @@ class DateParser:
             found = self._dateparser(re.sub(r"\s+", " ", normalize(text)).lower(), now)
             reading = DateReading(found) if found is not None else None
         if reading is None:
-            raise DateError(f"Date illisible : {quote(text)}. Exemples : {DATE_EXAMPLES}.")
+            raise DateError(f"Date illisible : {md_quote(text)}. Exemples : {DATE_EXAMPLES}.")
         found = reading.value
         if oldest is not None and found < oldest:
             raise DateError(too_old_message(text, found, oldest))
         if found.year < 2000:
-            raise DateError(f"Date trop ancienne : {quote(text)} ({date_fr(found)}). Exemple : `12/11`.")
+            raise DateError(f"Date trop ancienne : {md_quote(text)} ({date_fr(found)}). Exemple : `12/11`.")
         if found > today and not allow_future:
-            raise DateError(f"La date {quote(text)} ({date_fr(found)}) est dans le futur : on n'enregistre que ce "
+            raise DateError(f"La date {md_quote(text)} ({date_fr(found)}) est dans le futur : on n'enregistre que ce "
                             "qui a déjà eu lieu. Exemples : " + DATE_EXAMPLES + ".")
         return reading
 
@@ -507,7 +556,7 @@ class DateParser:
             if (year, month) < (oldest.year, oldest.month):
                 from ess_bot.formatting import MONTHS_FR
                 raise DateError(too_old_message(text, f"{MONTHS_FR[month - 1]} {year}", oldest))
-            raise DateError(f"Il manque le jour dans {quote(text)} : précisez-le, par exemple "
+            raise DateError(f"Il manque le jour dans {md_quote(text)} : précisez-le, par exemple "
                             f"`12 {m.group('mo')} {year}` ou `12/{month:02d}/{year}`.")
         found = self._fast_date(key, text, today, allow_future)
         if found is None or isinstance(found, DateReading):
@@ -519,7 +568,7 @@ class DateParser:
         if WEEKDAYS[weekday] != found.weekday():
             from ess_bot.formatting import WEEKDAYS_FR
             raise DateError(f"Le {date_fr(found, weekday=False)} est un {WEEKDAYS_FR[found.weekday()]}, pas un "
-                            f"{weekday} ({quote(text)}). Vérifiez la date, par exemple "
+                            f"{weekday} ({md_quote(text)}). Vérifiez la date, par exemple "
                             f"`{WEEKDAYS_FR[found.weekday()]} {found.day:02d}/{found.month:02d}`.")
 
     def _fast_date(self, key: str, text: str, today: date, allow_future: bool) -> date | DateReading | None:
@@ -538,7 +587,7 @@ class DateParser:
                 return None
             days = n * (7 if m.group("unit").startswith("semaine") else 1)
             if days > 3660:
-                raise DateError(f"Date trop ancienne : {quote(text)}.")
+                raise DateError(f"Date trop ancienne : {md_quote(text)}.")
             return today - timedelta(days=days)
         m = _ISO_DATE.match(key)
         if m:
@@ -572,22 +621,22 @@ class DateParser:
         try:
             return date(year, month, day)
         except ValueError:
-            raise DateError(f"Cette date n'existe pas : {quote(text)}. Exemple : `12/11/2026`.") from None
+            raise DateError(f"Cette date n'existe pas : {md_quote(text)}. Exemple : `12/11/2026`.") from None
 
     def _recent(self, day: int, month: int, today: date, text: str, allow_future: bool = False) -> DateReading:
         """Day and month without a year: the nearest such date to ``today``, this year's or last year's
         (one rule for every date: ``12/12`` and ``31/12`` typed on 24 November are both this year's,
         so both refused as future). A deduced past year is reported in ``assumed_year``."""
         if not (1 <= month <= 12 and 1 <= day <= 31):
-            raise DateError(f"Cette date n'existe pas : {quote(text)}. Exemple : `12/11`.")
+            raise DateError(f"Cette date n'existe pas : {md_quote(text)}. Exemple : `12/11`.")
         try:
             this_year = date(today.year, month, day)
         except ValueError:
             if (month, day) == (2, 29):
                 raise DateError(f"Le 29 février n'existe pas en {today.year} (ce n'est pas une année bissextile) : "
-                                f"{quote(text)} ne peut pas désigner cette année. Pour une autre année, précisez-la, "
+                                f"{md_quote(text)} ne peut pas désigner cette année. Pour une autre année, précisez-la, "
                                 f"par exemple `29/02/{today.year - today.year % 4}`.") from None
-            raise DateError(f"Cette date n'existe pas : {quote(text)}. Exemple : `12/11`.") from None
+            raise DateError(f"Cette date n'existe pas : {md_quote(text)}. Exemple : `12/11`.") from None
         if this_year <= today:
             return DateReading(this_year)
         try:
@@ -598,7 +647,7 @@ class DateParser:
             if allow_future:
                 return DateReading(this_year)
             example = f"`{day:02d}/{month:02d}/{today.year - 1}`" if last_year else "`12/11`"
-            raise DateError(f"La date {quote(text)} ({date_fr(this_year)}) est dans le futur : on n'enregistre que "
+            raise DateError(f"La date {md_quote(text)} ({date_fr(this_year)}) est dans le futur : on n'enregistre que "
                             f"ce qui a déjà eu lieu. Pour l'an dernier, précisez l'année, par exemple {example}.")
         return DateReading(last_year, assumed_year=last_year.year)
 
@@ -628,12 +677,12 @@ def parse_fte(text: str) -> Decimal:
     cleaned = normalize(text).replace(",", ".").replace(" ", "")
     cleaned = re.sub(r"(?i)(etp|emplois?)$", "", cleaned)
     if not re.fullmatch(r"\d{1,3}(?:\.\d{1,2})?", cleaned):
-        raise ParseError(f"Nombre d'emplois illisible : {quote(text)}. Indiquez des équivalents temps plein, "
+        raise ParseError(f"Nombre d'emplois illisible : {md_quote(text)}. Indiquez des équivalents temps plein, "
                          "par exemple `emplois=2` ou `emplois=1,5`.")
     try:
         return Decimal(cleaned)
     except InvalidOperation:  # pragma: no cover - the regex already guards this
-        raise ParseError(f"Nombre d'emplois illisible : {quote(text)}.") from None
+        raise ParseError(f"Nombre d'emplois illisible : {md_quote(text)}.") from None
 
 
 _NUMBER = re.compile(r"^(?:n[°o]?|no|#)?\s*\.?\s*(?P<sign>[-+]?)\s*(?P<digits>\d+)$")
@@ -655,13 +704,17 @@ def parse_number(text: str, what: str, example: str, *, low: int = 1, high: int 
         raise ParseError(f"Numéro {what} attendu, par exemple `{example}` (je n'ai rien reçu).")
     m = _NUMBER.match(fold(normalize(raw)).replace("º", "°"))
     if m is None:
-        raise ParseError(f"Numéro {what} attendu, par exemple `{example}` (reçu : {quote(raw)}).")
-    value = int(m.group("digits")) * (-1 if m.group("sign") == "-" else 1)
+        raise ParseError(f"Numéro {what} attendu, par exemple `{example}` (reçu : {md_quote(raw)}).")
+    digits = m.group("digits").lstrip("0") or "0"
+    if len(digits) > len(str(high)):  # never converted: a 5,000-digit number is over int()'s limit
+        value = high + 1 if m.group("sign") != "-" else low - 1
+    else:
+        value = int(digits) * (-1 if m.group("sign") == "-" else 1)
     if value > high:
-        raise ParseError(f"Numéro {quote(raw)} trop grand : le numéro {what} va de {low} à {_thousands(high)}. "
+        raise ParseError(f"Numéro {md_quote(raw)} trop grand : le numéro {what} va de {low} à {_thousands(high)}. "
                          f"Par exemple `{example}`.")
     if value < low:
-        raise ParseError(f"Numéro {quote(raw)} trop petit : le numéro {what} commence à {low}. "
+        raise ParseError(f"Numéro {md_quote(raw)} trop petit : le numéro {what} commence à {low}. "
                          f"Par exemple `{example}`.")
     return value
 
@@ -762,13 +815,13 @@ def check_personal_data(text: str, field: str = "la note") -> None:
     first = found[0]
     if first.kind == "health":
         raise PersonalDataError(
-            f"🔒 {field[:1].upper() + field[1:]} contient une donnée de santé ({quote(first.value)}) : pas de données "
+            f"🔒 {field[:1].upper() + field[1:]} contient une donnée de santé ({md_quote(first.value)}) : pas de données "
             "de santé dans le chat (RGPD, données sensibles : handicap, maladie, RQTH, MDPH…). Gardez-les dans les "
             "fichiers de votre structure et écrivez seulement ce qui sert au suivi, par exemple "
             "« besoin d'un accompagnement adapté ». Retirez ce mot et recommencez.", first.kind, first.value)
     kind = "une adresse e-mail" if first.kind == "email" else "un numéro de téléphone"
     raise PersonalDataError(
-        f"🔒 {field[:1].upper() + field[1:]} contient {kind} ({quote(first.value)}) : pour respecter le RGPD, aucune "
+        f"🔒 {field[:1].upper() + field[1:]} contient {kind} ({md_quote(first.value)}) : pour respecter le RGPD, aucune "
         "coordonnée personnelle ne doit être enregistrée ici — gardez-les dans les fichiers de votre structure. "
         "Retirez-la et recommencez.", first.kind, first.value)
 
@@ -844,7 +897,7 @@ def parse_record_line(tokens: list[Token], now: datetime, dates: DateParser, *, 
     def put(name: str, value, text: str) -> None:
         if getattr(line, name) is not None:
             raise ParseError(f"{RECORD_FIELDS[name].capitalize()} est donnée deux fois (la seconde fois : "
-                             f"{quote(text)}). Gardez-en une seule. Exemple : `{example}`")
+                             f"{md_quote(text)}). Gardez-en une seule. Exemple : `{example}`")
         setattr(line, name, value)
 
     if "projet" in opts:
@@ -891,7 +944,7 @@ def parse_record_line(tokens: list[Token], now: datetime, dates: DateParser, *, 
             continue
         if looks_like_code(tok.text):
             if line.project_code is not None:
-                raise ParseError(f"Deux projets sont cités ({line.project_code} et {tok.text}) : un suivi concerne "
+                raise ParseError(f"Deux projets sont cités ({line.project_code} et {md_escape(tok.text)}) : un suivi concerne "
                                  f"un seul projet. Exemple : `{example}`")
             line.project_code = parse_project_code(tok.text) or tok.text.upper()
             i += 1
@@ -923,4 +976,4 @@ def parse_yes_no(text: str, what: str) -> bool:
         return True
     if key in _NO:
         return False
-    raise ParseError(f"Réponse attendue « oui » ou « non » pour {what} (reçu : {quote(text)}).")
+    raise ParseError(f"Réponse attendue « oui » ou « non » pour {what} (reçu : {md_quote(text)}).")

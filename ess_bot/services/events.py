@@ -4,7 +4,8 @@ Each event has a stable iCalendar UID (``event-<id>@ess-bot``) and a SEQUENCE th
 change, so that calendar applications update or cancel the copy they imported. The service also plans
 the reminders (J-N) and is a :class:`~ess_bot.services.agenda.CalendarSource`.
 
-Failures raise :class:`EventError` subclasses whose ``message`` is French. Changes are returned as raw
+Failures raise :class:`EventError` subclasses whose ``message`` is French Markdown, every value in it
+escaped (:func:`ess_bot.parsing.md_quote`), ready to be shown as is. Changes are returned as raw
 values (:class:`~ess_bot.services.tools.Change`); the chat layer words them. The announcement's .ics is
 built from the same :meth:`AgendaEntry.calendar_item` as the calendar feed, so both carry the same VEVENT.
 """
@@ -21,10 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ess_bot.calendar_fr import DayInfo, FrenchCalendar
 from ess_bot.clock import Clock
 from ess_bot.config import Config, Member, role_allows
-from ess_bot.formatting import date_fr, time_fr
+from ess_bot.formatting import date_fr, md_escape, time_fr
 from ess_bot.ics import CalendarItem, build_calendar, make_uid
 from ess_bot.services.agenda import AgendaEntry
-from ess_bot.services.tools import Change, check_link, check_private, merge_tags, tag_key
+from ess_bot.parsing import md_quote
+from ess_bot.services.tools import MAX_ID, Change, check_link, check_private, merge_tags, tag_key
 from ess_bot.storage.models import ScheduledJob
 from ess_bot.storage.tools_events import NetworkEvent
 from ess_bot.text import fold
@@ -308,7 +310,7 @@ class EventService:
 
     # -- internals -------------------------------------------------------------------------------
     async def _row(self, session: AsyncSession, event_id: int) -> NetworkEvent:
-        row = await session.get(NetworkEvent, event_id)
+        row = await session.get(NetworkEvent, event_id) if 1 <= event_id <= MAX_ID else None
         if row is None:
             raise NotFound(f"Je ne trouve pas d'événement n°{event_id}.")
         return row
@@ -333,12 +335,12 @@ class EventService:
         if not self.config.events.members_may_add:
             raise Forbidden("Seule la coordination du réseau peut annoncer ou modifier des événements.")
         raise Forbidden(f"Vous pouvez annoncer et modifier les événements de votre structure "
-                        f"({self.organiser_name(actor.partner)}), pas ceux des autres (ici : "
-                        f"{self.organiser_name(partner)}). Demandez à un·e coordinateur·rice du réseau.")
+                        f"({md_escape(self.organiser_name(actor.partner))}), pas ceux des autres (ici : "
+                        f"{md_escape(self.organiser_name(partner))}). Demandez à un·e coordinateur·rice du réseau.")
 
     def _check_partner(self, partner: str) -> None:
         if partner != NETWORK and self.config.partner(partner) is None:
-            raise Invalid(f"Organisateur inconnu : « {partner} ».")
+            raise Invalid(f"Organisateur inconnu : {md_quote(partner)}.")
 
     def _check_times(self, start: datetime, end: datetime, now: datetime) -> None:
         if start <= now:
@@ -355,10 +357,10 @@ class EventService:
         pronoun = "l'" + verb if verb[0] in "aeiou" else "le " + verb
         if row.cancelled:
             if verb == "annuler":
-                raise Invalid(f"L'événement n°{row.id} « {row.title} » est déjà annulé.")
-            raise Invalid(f"L'événement n°{row.id} « {row.title} » est annulé : on ne peut plus {pronoun}.")
+                raise Invalid(f"L'événement n°{row.id} {md_quote(row.title)} est déjà annulé.")
+            raise Invalid(f"L'événement n°{row.id} {md_quote(row.title)} est annulé : on ne peut plus {pronoun}.")
         if row.end_at <= self.clock.now():
-            raise Invalid(f"L'événement n°{row.id} « {row.title} » est déjà passé : on ne peut plus {pronoun}.")
+            raise Invalid(f"L'événement n°{row.id} {md_quote(row.title)} est déjà passé : on ne peut plus {pronoun}.")
 
     @staticmethod
     def _title(title: str) -> str:
@@ -382,5 +384,5 @@ class EventService:
     def _audience(keys: tuple[str, ...]) -> list[str]:
         for k in keys:
             if k not in AUDIENCES.keys():
-                raise Invalid(f"Public inconnu : « {k} ».")
+                raise Invalid(f"Public inconnu : {md_quote(k)}.")
         return list(dict.fromkeys(keys))

@@ -2,7 +2,8 @@
 
 Knows nothing about chat: typed inputs in, typed views out; every method takes the caller's
 AsyncSession (the command's or the job's transaction). Failures raise :class:`MeetingError`
-subclasses whose ``message`` is a French sentence (the chat layer adds syntax and examples).
+subclasses whose ``message`` is a French sentence in Markdown, every value in it escaped
+(:func:`ess_bot.parsing.md_quote`) — the chat layer adds syntax and examples.
 
 Answers: each member answers each date with oui / si besoin / non. The answers are a log
 (:class:`~ess_bot.storage.meetings.MeetingVote`); for a member and a date the latest standing
@@ -38,6 +39,7 @@ from ess_bot.clock import Clock
 from ess_bot.config import Config
 from ess_bot.formatting import date_fr, datetime_fr
 from ess_bot.ics import CalendarItem, build_calendar, make_uid
+from ess_bot.parsing import md_quote
 from ess_bot.services.agenda import AgendaEntry, CalendarSource
 from ess_bot.services.events import NETWORK_LABEL
 from ess_bot.services.meeting_dates import Candidate, Window, assess, default_window, propose_dates
@@ -473,7 +475,7 @@ class MeetingService:
     async def _open(self, session: AsyncSession, meeting_id: int) -> Meeting:
         row = await self._row(session, meeting_id)
         if row.status != POLL:
-            raise AlreadyClosed(f"Le sondage n°{row.id} « {row.title} » est clos : il n'accepte plus de réponses.",
+            raise AlreadyClosed(f"Le sondage n°{row.id} {md_quote(row.title)} est clos : il n'accepte plus de réponses.",
                                 await self._view(session, row))
         return row
 
@@ -602,7 +604,7 @@ class MeetingService:
             .execution_options(synchronize_session=False))
         await session.refresh(row)
         if result.rowcount != 1:
-            raise AlreadyClosed(f"Le sondage n°{row.id} « {row.title} » vient d'être clos.",
+            raise AlreadyClosed(f"Le sondage n°{row.id} {md_quote(row.title)} vient d'être clos.",
                                 await self._view(session, row))
         return await self._view(session, row), tally
 
@@ -627,17 +629,17 @@ class MeetingService:
             .values(deadline=deadline, updated_at=now).execution_options(synchronize_session=False))
         await session.refresh(row)
         if result.rowcount != 1:
-            raise AlreadyClosed(f"Le sondage n°{row.id} « {row.title} » vient d'être clos.",
+            raise AlreadyClosed(f"Le sondage n°{row.id} {md_quote(row.title)} vient d'être clos.",
                                 await self._view(session, row))
         return await self._view(session, row)
 
     async def cancel(self, session: AsyncSession, meeting_id: int, by: str, reason: str = "") -> MeetingView:
         row = await self._row(session, meeting_id)
         if row.status == CANCELLED:
-            raise WrongState(f"La rencontre n°{row.id} « {row.title} » est déjà annulée.")
+            raise WrongState(f"La rencontre n°{row.id} {md_quote(row.title)} est déjà annulée.")
         now = self.clock.now()
         if row.status == FIXED and row.starts_at + timedelta(minutes=row.duration_minutes) <= now:
-            raise WrongState(f"La rencontre n°{row.id} « {row.title} » a déjà eu lieu "
+            raise WrongState(f"La rencontre n°{row.id} {md_quote(row.title)} a déjà eu lieu "
                              f"({date_fr(self.local(row.starts_at))}).")
         reason = " ".join(reason.split())
         if len(reason) > REASON_MAX:
@@ -655,13 +657,13 @@ class MeetingService:
     async def move(self, session: AsyncSession, meeting_id: int, by: str, new_start: datetime) -> Moved:
         row = await self._row(session, meeting_id)
         if row.status == POLL:
-            raise WrongState(f"La rencontre n°{row.id} « {row.title} » n'a pas encore de date : son sondage est "
+            raise WrongState(f"La rencontre n°{row.id} {md_quote(row.title)} n'a pas encore de date : son sondage est "
                              "ouvert.")
         if row.status == CANCELLED:
-            raise WrongState(f"La rencontre n°{row.id} « {row.title} » est annulée.")
+            raise WrongState(f"La rencontre n°{row.id} {md_quote(row.title)} est annulée.")
         now = self.clock.now()
         if row.starts_at + timedelta(minutes=row.duration_minutes) <= now:
-            raise WrongState(f"La rencontre n°{row.id} « {row.title} » a déjà eu lieu "
+            raise WrongState(f"La rencontre n°{row.id} {md_quote(row.title)} a déjà eu lieu "
                              f"({date_fr(self.local(row.starts_at))}).")
         if new_start <= now:
             raise Invalid(f"La nouvelle date ({datetime_fr(self.local(new_start))}) est déjà passée.")

@@ -4,8 +4,8 @@ A tool is a link, a file someone posted in a room (kept as its Matrix content, s
 without uploading it twice), or both. Search is accent-, case- and typo-tolerant and ranked:
 title > tags > type > description, and exact > prefix > approximate within a field.
 
-Failures raise :class:`ToolError` subclasses whose ``message`` is French (no command syntax: the
-chat layer adds examples). Changes are returned as raw values (:class:`Change`): the chat layer words them.
+Failures raise :class:`ToolError` subclasses whose ``message`` is French Markdown, every value in it
+escaped (:func:`ess_bot.parsing.md_quote`), with no command syntax (the chat layer adds examples). Changes are returned as raw values (:class:`Change`): the chat layer words them.
 
 The input checks shared with the events service live here, once: :func:`check_link`, :func:`clean_tags`,
 :func:`check_private` (RGPD: no contact details or health data in free text) and :func:`merge_tags`.
@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ess_bot.clock import Clock
 from ess_bot.config import Config, Member, role_allows
-from ess_bot.parsing import PersonalDataError, check_personal_data
+from ess_bot.formatting import md_escape
+from ess_bot.parsing import PersonalDataError, check_personal_data, md_quote
 from ess_bot.storage.tools_events import RoomFile, Tool, ToolServing, ToolTag
 from ess_bot.text import fold
 from ess_bot.vocabulary import PHASES, Choice, ChoiceList
@@ -46,6 +47,9 @@ TAG_MAX = 40
 TAGS_MAX = 12
 _TAG = re.compile(r"^[\w][\w\-]*$")
 _LINK = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.I)
+_SCHEME = re.compile(r"^([a-z][a-z0-9+.\-]*):", re.I)
+LINK_MAX = 1000
+MAX_ID = 2**31 - 1   # INTEGER columns (PostgreSQL int4): a larger number names no record
 
 # -- search weights ------------------------------------------------------------------------------
 FIELD_WEIGHTS = {"title": 8, "tags": 4, "type": 2, "description": 1}
@@ -282,7 +286,7 @@ def clean_tags(tags: tuple[str, ...] | list[str], error: type[Exception] = Inval
     for raw in tags:
         tag = raw.strip().lstrip("#")
         if not tag or not _TAG.match(tag) or len(tag) > TAG_MAX:
-            raise error(f"Mot-clé invalide : « #{tag} » (lettres, chiffres et tirets, "
+            raise error(f"Mot-clé invalide : {md_quote('#' + tag)} (lettres, chiffres et tirets, "
                         f"{TAG_MAX} caractères au plus).")
         if tag_key(tag) not in keys:
             keys.add(tag_key(tag))
@@ -303,17 +307,24 @@ def merge_tags(current: tuple[str, ...], *, replace: tuple[str, ...] | None = No
     for tag in clean_tags(remove, error):
         kept = [t for t in base if tag_key(t) != tag_key(tag)]
         if len(kept) == len(base):
-            shown = " ".join(f"#{t}" for t in base) or "aucun"
-            raise error(f"Le mot-clé « #{tag} » n'est pas sur la fiche (mots-clés actuels : {shown}).")
+            shown = md_escape(" ".join(f"#{t}" for t in base)) or "aucun"
+            raise error(f"Le mot-clé {md_quote('#' + tag)} n'est pas sur la fiche (mots-clés actuels : {shown}).")
         base = kept
     return clean_tags(base, error)
 
 
 def check_link(link: str, error: type[Exception] = Invalid) -> str:
-    """An http(s) address (``<…>`` removed). Raises ``error`` (Invalid by default)."""
+    """An http(s) address (``<…>`` removed): nothing else may become a link in a message (``javascript:``,
+    ``data:``…), and a ``mailto:`` would be a personal contact (RGPD). Raises ``error`` (Invalid by default)."""
     link = link.strip().strip("<>")
-    if not _LINK.match(link) or len(link) > 1000:
-        raise error(f"Lien invalide : « {link} ». Donnez une adresse complète commençant par https://.")
+    scheme = _SCHEME.match(link)
+    if scheme and scheme.group(1).lower() not in ("http", "https"):
+        raise error(f"Lien refusé : {md_quote(link[:200])} n'est pas une adresse web — seuls les liens "
+                    "commençant par https:// (ou http://) sont acceptés.")
+    if len(link) > LINK_MAX:
+        raise error(f"Lien trop long ({len(link)} caractères) : {LINK_MAX} au plus.")
+    if not _LINK.match(link):
+        raise error(f"Lien invalide : {md_quote(link[:200])}. Donnez une adresse complète commençant par https://.")
     return link
 
 
@@ -408,12 +419,12 @@ class ToolService:
         if link:
             other = await session.scalar(select(Tool).where(Tool.link == link).where(Tool.removed_at.is_(None)))
             if other is not None:
-                raise Invalid(f"Ce lien est déjà partagé : outil n°{other.id} « {other.title} ».")
+                raise Invalid(f"Ce lien est déjà partagé : outil n°{other.id} {md_quote(other.title)}.")
         if new.file and new.file.event_id:
             other = await session.scalar(select(Tool).where(Tool.source_event_id == new.file.event_id)
                                          .where(Tool.removed_at.is_(None)))
             if other is not None:
-                raise Invalid(f"Ce fichier est déjà partagé : outil n°{other.id} « {other.title} ».")
+                raise Invalid(f"Ce fichier est déjà partagé : outil n°{other.id} {md_quote(other.title)}.")
         f = new.file
         tool = Tool(title=title, title_key=fold(title), type=new.type, phase=new.phase, description=description,
                     link=link, file_url=f.url if f else None, file_info=f.file if f else None,
@@ -534,7 +545,7 @@ class ToolService:
 
     # -- internals -------------------------------------------------------------------------------
     async def _tool(self, session: AsyncSession, tool_id: int) -> Tool:
-        tool = await session.get(Tool, tool_id)
+        tool = await session.get(Tool, tool_id) if 1 <= tool_id <= MAX_ID else None
         if tool is None or tool.removed_at is not None:
             raise NotFound(f"Je ne trouve pas d'outil n°{tool_id}.")
         return tool
@@ -568,14 +579,15 @@ class ToolService:
             return
         partner = self.config.partner(tool.partner)
         raise Forbidden(f"Seuls les membres de la structure qui a partagé cet outil "
-                        f"({partner.name if partner else tool.partner}) ou un·e coordinateur·rice peuvent le {verb}.")
+                        f"({md_escape(partner.name if partner else tool.partner)}) ou un·e coordinateur·rice peuvent le "
+                        f"{verb}.")
 
     @staticmethod
     def _check_type(key: str) -> None:
         if key not in TOOL_TYPES.keys():
-            raise Invalid(f"Type d'outil inconnu : « {key} ».")
+            raise Invalid(f"Type d'outil inconnu : {md_quote(key)}.")
 
     @staticmethod
     def _check_phase(key: str | None) -> None:
         if key is not None and key not in PHASES.keys():
-            raise Invalid(f"Phase inconnue : « {key} ».")
+            raise Invalid(f"Phase inconnue : {md_quote(key)}.")

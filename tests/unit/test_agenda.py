@@ -7,6 +7,7 @@ import pytest
 
 from commands.agenda import AgendaQuery, parse_agenda_args
 from ess_bot.framework.context import UserError
+from ess_bot.framework.messages import render_markdown
 from ess_bot.services.agenda import AgendaEntry
 from ess_bot.services.agenda_service import AgendaService, month_bounds
 from tests.support import PARIS, Harness
@@ -39,11 +40,16 @@ def test_agenda_arguments(args, query):
     (["500"], "Nombre hors limites : « 500 »"),
     (["janvier", "deux-mille"], "Année illisible : « deux-mille »"),
     (["bientôt"], "Je n'ai pas compris « bientôt »"),
+    (["99999999999"], "Nombre hors limites : « 99999999999 »"),
+    (["9" * 5000], "Nombre hors limites : « 999"),             # never int() of 5,000 digits (a ValueError)
+    (["12/9999"], "Année hors limites : « 12/9999 » (de 1970 à 2031)"),
+    (["décembre", "9999"], "Année hors limites : « 9999 » (de 1970 à 2031)"),
+    (["janvier", "1969"], "Année hors limites : « 1969 »"),
 ])
 def test_bad_agenda_arguments_are_named_with_examples(args, message):
     with pytest.raises(UserError) as err:
         parse_agenda_args(args, TODAY)
-    assert message in err.value.message and "`!agenda décembre`" in err.value.message
+    assert message in render_markdown(err.value.message)[0] and "`!agenda décembre`" in err.value.message
 
 
 def test_month_bounds_cross_the_year():

@@ -83,7 +83,8 @@ async def test_default_end_is_two_hours_and_without_partner_rooms(tmp_path):
     ('!evenement ajouter "X" 15/01/2027 18h public=martiens', "Valeur inconnue pour public : « martiens »"),
     ('!evenement ajouter "X" 15/01/2027 18h couleur=rouge', "Option inconnue : « couleur= »"),
     ('!evenement ajouter "X" 15/01/2027 18h organisateur=inconnu', "Organisateur inconnu : « inconnu »"),
-    ('!evenement ajouter "X" 15/01/2027 18h lien=ftp://x', "Lien invalide : « ftp://x »"),
+    ('!evenement ajouter "X" 15/01/2027 18h lien=ftp://x', "Lien refusé : « ftp://x » n'est pas une adresse web"),
+    ('!evenement ajouter "X" 15/01/2027 18h lien=https://', "Lien invalide : « https:// »"),
 ])
 async def test_bad_input_is_refused_with_the_value_and_an_example(h, command, message):
     [reply] = await h.say(command, sender="@karim:test")

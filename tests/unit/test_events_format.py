@@ -11,6 +11,7 @@ from commands._events import (announce_tag, de_fr, event_card, find_when, ics_fi
                               reminder_key, relative_day, when_fr)
 from ess_bot.clock import Clock
 from ess_bot.framework.context import UserError
+from ess_bot.framework.messages import render_markdown
 from ess_bot.services.events import EventService, EventView, reminder_times
 from tests.support import PARIS, make_config
 
@@ -38,26 +39,37 @@ def parse(ics: bytes):
 
 
 def test_card_has_title_french_date_place_organiser_audience_and_link():
-    markdown, html = event_card(view(), "📅 Nouvel événement :", footer="Événement n°7")
-    assert markdown.splitlines()[0] == "📅 Nouvel événement : **Inauguration du Pixel**"
-    assert "**Quand :** vendredi 15 janvier 2027, de 18 h à 21 h" in markdown
-    assert "**Où :** Le Pixel, Besançon" in markdown
-    assert "**Organisé par :** BGE Franche-Comté" in markdown
-    assert "**Public :** porteurs de projet, partenaires du réseau" in markdown
-    assert "**Inscription :** https://pixel.example/inscription" in markdown
-    assert "#mois-ess" in markdown
+    markdown = event_card(view(), "📅 Nouvel événement :", footer="Événement n°7")
+    body, html = render_markdown(markdown)
+    assert body.splitlines()[0] == "📅 Nouvel événement : Inauguration du Pixel"
+    assert "- Quand : vendredi 15 janvier 2027, de 18 h à 21 h" in body
+    assert "- Où : Le Pixel, Besançon" in body
+    assert "- Organisé par : BGE Franche-Comté" in body
+    assert "- Public : porteurs de projet, partenaires du réseau" in body
+    assert "- Inscription : https://pixel.example/inscription" in body
+    assert "#mois-ess" in body and "Événement n°7" in body
     assert "<strong>Inauguration du Pixel</strong>" in html
     assert '<a href="https://pixel.example/inscription">https://pixel.example/inscription</a>' in html
     assert "<li><strong>Quand :</strong> vendredi 15 janvier 2027, de 18 h à 21 h</li>" in html
+    assert "<p>#mois-ess</p>" in html and "<em>Événement n°7</em>" in html   # a tag line is no heading
 
 
-def test_card_escapes_html_and_handles_multi_day_events():
-    markdown, html = event_card(view(title="<b>Fête</b> & co", end=datetime(2027, 1, 16, 12, 0, tzinfo=PARIS),
-                                     location=None, link=None, audience=()), "📅")
-    assert "&lt;b&gt;Fête&lt;/b&gt; &amp; co" in html and "<b>" not in html
-    assert "‹b›Fête‹/b›" in markdown
-    assert "du vendredi 15 janvier 2027 à 18 h au samedi 16 janvier 2027 à 12 h" in markdown
-    assert "Où" not in markdown and "Public" not in markdown and "Inscription" not in markdown
+def test_card_shows_user_text_as_typed_and_handles_multi_day_events():
+    markdown = event_card(view(title="<b>Fête</b> & **co** [clic](javascript:alert(1))",
+                               end=datetime(2027, 1, 16, 12, 0, tzinfo=PARIS), location=None, link=None,
+                               audience=()), "📅")
+    body, html = render_markdown(markdown)
+    assert "&lt;b&gt;Fête&lt;/b&gt; &amp; **co** [clic](javascript:alert(1))" in html
+    assert "<b>" not in html and "<a" not in html
+    assert body.splitlines()[0] == "📅 <b>Fête</b> & **co** [clic](javascript:alert(1))"
+    assert "du vendredi 15 janvier 2027 à 18 h au samedi 16 janvier 2027 à 12 h" in body
+    assert "Où" not in body and "Public" not in body and "Inscription" not in body
+
+
+@pytest.mark.parametrize("link", ["javascript:alert(1)", "data:text/html,x", "https://matrix.to/#/@x:test"])
+def test_a_card_never_makes_a_link_of_an_unsafe_address(link):
+    body, html = render_markdown(event_card(view(link=link), "📅"))
+    assert "<a" not in html and f"Inscription : {link}" in body
 
 
 def test_ics_has_stable_uid_sequence_timezone_and_no_attendees(service):

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from ess_bot.framework.messages import render_markdown
+
 from ess_bot.parsing import (ChoiceError, DateError, DateParser, DurationError, OptionError, ParseError,
                              PersonalDataError, Token, check_note, check_personal_data, 
                              find_personal_data, match_among, match_choice, match_duration, match_list,
@@ -44,7 +46,7 @@ def test_bad_durations_are_refused_in_french(text):
         parse_duration(text)
     message = exc.value.message
     if text:
-        assert f"« {text} »" in message  # the bad value is named…
+        assert f"« {text} »" in render_markdown(message)[0]  # the bad value is named (Markdown: escaped)…
     else:
         assert "rien reçu" in message
     assert "`1h30`" in message or "12 h" in message  # …and a way to write it is shown
@@ -310,7 +312,7 @@ def test_personal_data_is_detected(text, kind):
     assert found and found[0].kind == kind
     with pytest.raises(PersonalDataError) as exc:
         check_personal_data(text)
-    assert "RGPD" in exc.value.message and found[0].value in exc.value.message
+    assert "RGPD" in exc.value.message and found[0].value in render_markdown(exc.value.message)[0]
 
 
 @pytest.mark.parametrize("text", ["1h30 le 12/11/2026", "SIRET 12345678901234", "dossier n° 2026-118",

@@ -95,7 +95,8 @@ async def test_bad_input_is_refused_in_french_with_an_example(h):
     [reply] = await h.say('!outil ajouter "Titre" https://exemple.org/a https://exemple.org/b')
     assert "Un seul lien par outil" in reply.body
     [reply] = await h.say('!outil ajouter "Titre" ftp://exemple.org/a')
-    assert "Il faut un lien" in reply.body
+    assert "Lien refusé : « ftp://exemple.org/a » n'est pas une adresse web" in reply.body
+    assert "Exemple : !outil ajouter" in reply.body
     await h.say(ADD)
     [reply] = await h.say('!outil ajouter "Autre titre" https://exemple.org/bp.docx')
     assert "Ce lien est déjà partagé : outil n°1" in reply.body

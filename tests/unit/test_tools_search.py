@@ -121,5 +121,7 @@ def test_tags_and_links_are_validated():
     with pytest.raises(Invalid, match="Mot-clé invalide"):
         clean_tags(["pas bien"])
     assert check_link("<https://exemple.org/a>") == "https://exemple.org/a"
-    with pytest.raises(Invalid, match="Lien invalide : « ftp://x »"):
+    with pytest.raises(Invalid, match="Lien refusé : « ftp://x » n'est pas une adresse web"):
         check_link("ftp://x")
+    with pytest.raises(Invalid, match="Lien invalide : « https:// »"):
+        check_link("https://")
