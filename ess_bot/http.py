@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError, LineTooLong
+from sqlalchemy.exc import SQLAlchemyError
 
 from ess_bot import __version__
 from ess_bot.config import Config
@@ -125,10 +126,6 @@ async def healthz(request: web.Request) -> web.StreamResponse:
 
 def _unavailable(exc: BaseException) -> bool:
     """A database or network failure (the database down, the disk full): 503, not a bug."""
-    try:
-        from sqlalchemy.exc import SQLAlchemyError
-    except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
-        return isinstance(exc, OSError)
     return isinstance(exc, (SQLAlchemyError, OSError))
 
 

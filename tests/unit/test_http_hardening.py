@@ -269,7 +269,8 @@ async def test_database_failure_gives_503_and_a_bug_500_each_in_one_line(server,
     assert status == 500 and body == TEXTS[500] + "\n"
     lines = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert [(r.levelname, r.getMessage().split(":")[0]) for r in lines] == [
-        ("WARNING", "HTTP 503 for GET /agenda.ics from 127.0.0.1"), ("ERROR", "HTTP 500 for GET /agenda.ics from 127.0.0.1")]
+        ("WARNING", "HTTP 503 for GET /agenda.ics from 127.0.0.1"),
+        ("ERROR", "HTTP 500 for GET /agenda.ics from 127.0.0.1")]
     assert all(r.exc_info is None and TOKEN not in r.getMessage() for r in lines)
     app.agenda.failure = None
     status, headers, body = await fetch("GET", f"{base}/agenda.ics?token={TOKEN}")
