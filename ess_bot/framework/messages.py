@@ -78,7 +78,9 @@ _converters = threading.local()  # a Markdown instance is costly to build and no
 SAFE_SCHEMES = ("http", "https", "mailto")
 PILL_SCHEME = "mxpill:"            # a mention pill made by the bot (ess_bot.formatting.pill)
 MATRIX_TO = "https://matrix.to/#/"
-_ESCAPED = re.compile(r"\\([\\`*_{}\[\]()>#+\-.!])")  # Markdown's backslash escapes (md_escape)
+# what the plain body keeps as written, left to right: Markdown's backslash escapes (md_escape), and inline
+# code spans (md_code) — the content of a code span is literal: no emphasis, link or escape inside it
+_LITERAL = re.compile(r"\\([\\`*_{}\[\]()>#+\-.!])|(?<!`)(`+)(?!`) ?(.+?) ?(?<!`)\2(?!`)")
 
 
 class _LinkGuard(Treeprocessor):
@@ -126,13 +128,12 @@ def render_markdown(text: str) -> tuple[str, str]:
     kept: list[str] = []
 
     def keep(m: re.Match) -> str:
-        kept.append(m.group(1))
+        kept.append(m.group(1) if m.group(1) is not None else m.group(3))
         return f"\ue000{len(kept) - 1}\ue001"
 
-    plain = _ESCAPED.sub(keep, text)
+    plain = _LITERAL.sub(keep, text)
     plain = re.sub(r"\*\*(.+?)\*\*", r"\1", plain)
     plain = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"\1", plain)
-    plain = re.sub(r"(?<!`)(`+)(?!`) ?(.+?) ?(?<!`)\1(?!`)", r"\2", plain)
     plain = re.sub(r"\[([^\]]+)\]\(([^)]+)\)", lambda m: f"{m[1]} ({_plain_href(m[2])})", plain)
     plain = re.sub("\ue000(\\d+)\ue001", lambda m: kept[int(m[1])], plain)
     return plain, html
