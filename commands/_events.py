@@ -96,7 +96,7 @@ def split_args(ctx: Context, args: list[str], keys: ChoiceList, example: str) ->
             out.words.append(text)
             out.quoted.append(True)
         elif _LINK.match(text) or _OTHER_SCHEME.match(text):
-            out.links.append(text.strip("<>"))
+            out.links.append(text[1:-1] if text.startswith("<") and text.endswith(">") else text)
         elif text.startswith("-#") and len(text) > 2:
             out.untags += [t.strip(" ,") for t in text[1:].split("#") if t.strip(" ,")]
         elif text.startswith("#") and len(text) > 1:

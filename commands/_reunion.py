@@ -179,7 +179,7 @@ def parse_day(text: str, after: date) -> date:
     except ValueError:
         raise InputError(f"La date {q(text)} n'existe pas. Exemples : `12/03`, `12 mars 2026`.") from None
     try:
-        check_horizon(found, text, after, example="`12/03`, `12 mars`")
+        check_horizon(found, text, after, example=f"`12/03/{after.year + 1}`")
     except DateError as exc:
         raise InputError(exc.message) from None
     if weekday is not None and found.weekday() != weekday:

@@ -316,15 +316,16 @@ def merge_tags(current: tuple[str, ...], *, replace: tuple[str, ...] | None = No
 def check_link(link: str, error: type[Exception] = Invalid) -> str:
     """An http(s) address (``<…>`` removed): nothing else may become a link in a message (``javascript:``,
     ``data:``…), and a ``mailto:`` would be a personal contact (RGPD). Raises ``error`` (Invalid by default)."""
-    link = link.strip().strip("<>")
+    typed = link.strip()
+    link = typed[1:-1].strip() if typed.startswith("<") and typed.endswith(">") else typed
     scheme = _SCHEME.match(link)
     if scheme and scheme.group(1).lower() not in ("http", "https"):
-        raise error(f"Lien refusé : {md_quote(link[:200])} n'est pas une adresse web — seuls les liens "
+        raise error(f"Lien refusé : {md_quote(typed[:200])} n'est pas une adresse web — seuls les liens "
                     "commençant par https:// (ou http://) sont acceptés.")
     if len(link) > LINK_MAX:
         raise error(f"Lien trop long ({len(link)} caractères) : {LINK_MAX} au plus.")
     if not _LINK.match(link):
-        raise error(f"Lien invalide : {md_quote(link[:200])}. Donnez une adresse complète commençant par https://.")
+        raise error(f"Lien invalide : {md_quote(typed[:200])}. Donnez une adresse complète commençant par https://.")
     return link
 
 
