@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import re
 import sys
 import tempfile
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from ess_bot import __version__
 from ess_bot.config import Config, ConfigError, load_config, require_matrix, summary
+from ess_bot.errors import FatalError
 
 
 _ERRORS = [  # argparse's English error messages → French
@@ -114,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _database_url(args) -> str:
+    """The database URL the command used (for a message), without failing."""
+    try:
+        return _load(getattr(args, "config", None)).database.url
+    except Exception:
+        return ""
+
+
 def _load(path: str | None) -> Config:
     if path is None and Path("config.toml").exists():
         path = "config.toml"
@@ -132,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:  # nio and the scheduler are chatty at INFO (one line per event / per tick)
         for noisy in ("nio", "apscheduler", "alembic", "peewee"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+    os.umask(0o077)  # whatever the caller's umask: what the bot writes is for its own user only
     try:
         if args.cmd == "check-config":
             config = load_config(args.config)
@@ -154,9 +165,20 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"Erreur de configuration — {exc}", file=sys.stderr)
         return 2
+    except FatalError as exc:
+        logging.getLogger("ess_bot").debug("stopped", exc_info=True)  # the traceback with --verbose only
+        print(exc.message, file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
-    except Exception:  # last resort: a French sentence, the traceback only in the log
+    except Exception as exc:
+        from ess_bot.storage.db import is_unavailable, unreachable_message
+
+        if is_unavailable(exc):
+            logging.getLogger("ess_bot").debug("database unavailable", exc_info=True)
+            print(unreachable_message(_database_url(args), exc), file=sys.stderr)
+            return 2
+        # last resort: a French sentence, the traceback only in the log
         logging.getLogger("ess_bot").exception("fatal error")
         print("Erreur inattendue : le bot s'est arrêté (détails ci-dessus dans le journal). "
               "Vérifiez la configuration et la base de données, puis relancez.", file=sys.stderr)
@@ -239,6 +261,7 @@ def _existing_database(config: Config) -> bool:
 
 
 async def _rapport(args, config: Config) -> int:
+    from ess_bot.files import write_private
     from ess_bot.framework.messages import render_markdown
     from ess_bot.report_files import render_files, summary_markdown
     from ess_bot.services.periods import PeriodError, parse_period
@@ -271,7 +294,7 @@ async def _rapport(args, config: Config) -> int:
     print(render_markdown(summary_markdown(report))[0])
     print("Fichiers écrits :")
     for f in render_files(report):
-        (out / f.name).write_bytes(f.data)
+        write_private(out / f.name, f.data)  # figures of the network's projects: for the caller only
         print(f"  {out / f.name}")
     return 0
 

@@ -14,6 +14,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from ess_bot.files import create_private_file
 from ess_bot.storage.models import BotState
 
 if TYPE_CHECKING:
@@ -42,16 +43,6 @@ def alembic_config(connection=None) -> "AlembicConfig":
 
 CONNECT_TIMEOUT = 5.0  # seconds to reach PostgreSQL before a command is answered in degraded mode
 PROBE_KEY = "health.probe"
-
-
-def create_private_file(path: Path) -> None:
-    """``path``'s folder (0700 when created) and the file (0600), whatever the umask; an existing file
-    keeps its content and becomes 0600 if it was readable by others."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-    os.close(fd)
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o600)
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -91,6 +82,17 @@ def describe_database_url(url: str) -> str:
     return f"PostgreSQL « {parsed.database or ''} » sur {where}" if parsed.database else f"PostgreSQL sur {where}"
 
 
+def unreachable_message(url: str, exc: BaseException) -> str:
+    """The one French line a person reads when the bot cannot start on its database."""
+    hint = ("le dossier et ses droits" if url.startswith("sqlite")
+            else "et que le serveur de base de données est démarré")
+    return (f"Base de données injoignable : {describe_database_url(url)} ({explain_database_error(exc)}). "
+            f"Vérifiez database.url (ou ESS_BOT_DATABASE_URL), {hint}."
+            if url.startswith("sqlite") else
+            f"Base de données injoignable : {describe_database_url(url)} ({explain_database_error(exc)}). "
+            f"Vérifiez database.url (ou ESS_BOT_DATABASE_URL) {hint}.")
+
+
 def explain_database_error(exc: BaseException) -> str:
     """A short French reason for a database failure (``connexion refusée``, ``disque plein``…)."""
     chain = []
@@ -105,7 +107,7 @@ def explain_database_error(exc: BaseException) -> str:
         return "cette base n'existe pas sur le serveur"
     if any(isinstance(e, ConnectionRefusedError) for e in chain) or "connection refused" in text \
             or "connect call failed" in text:
-        return "connexion refusée : le serveur est-il démarré ?"
+        return "connexion refusée ; le serveur est-il démarré ?"
     if any(isinstance(e, socket.gaierror) for e in chain):
         return "nom d'hôte inconnu"
     if any(isinstance(e, (asyncio.TimeoutError, TimeoutError, sa_exc.TimeoutError)) for e in chain):
@@ -114,6 +116,10 @@ def explain_database_error(exc: BaseException) -> str:
         return "disque plein"
     if "readonly" in text or "read-only" in text or "read only" in text:
         return "base en lecture seule"
+    if any(isinstance(e, FileNotFoundError) for e in chain) or "no such file" in text:
+        return "dossier introuvable ou impossible à créer"
+    if any(isinstance(e, IsADirectoryError) for e in chain):
+        return "le chemin désigne un dossier, pas un fichier"
     if "unable to open database file" in text:
         return "fichier impossible à ouvrir (dossier absent ou droits insuffisants)"
     if any(isinstance(e, PermissionError) for e in chain) or "permission denied" in text:

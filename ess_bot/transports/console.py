@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ess_bot.app import App
+from ess_bot.files import private_dir, write_private
 from ess_bot.framework.messages import Incoming, Outgoing
 from ess_bot.http import start_http, stop_http
 
@@ -51,10 +52,10 @@ class ConsoleTransport:
         event_id = f"$out-{txn_id}"
         filename = None
         if out.data is not None:
-            self.files_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.files_dir)
             safe = re.sub(r"[^\w.\-]+", "_", out.filename or "fichier")
             path = self.files_dir / safe
-            path.write_bytes(out.data)
+            write_private(path, out.data)
             filename = str(path)
         link = stored_file_link(out)
         if self.json_output:

@@ -15,6 +15,7 @@ import asyncio
 import io
 import json
 import logging
+import os
 import signal
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -28,6 +29,8 @@ from nio.events import Event, InviteMemberEvent, MegolmEvent
 
 from ess_bot.clock import Clock
 from ess_bot.config import Config
+from ess_bot.errors import FatalError
+from ess_bot.files import private_dir, private_files
 from ess_bot.framework.messages import Incoming, Outgoing, SendError
 
 if TYPE_CHECKING:  # loaded when the bot is built, in a thread while the first requests are on their way
@@ -53,8 +56,43 @@ PAGE_BACK_MARGIN_MS = 5 * 60 * 1000  # overlap when filling a gap; re-seen event
 PERMANENT_ERRORS = {"M_FORBIDDEN", "M_NOT_FOUND", "M_BAD_JSON", "M_NOT_JSON", "M_TOO_LARGE", "M_UNKNOWN"}
 
 
-class FatalMatrixError(Exception):
+RETRY_MAX = 3.0       # seconds: the longest wait between two tries after a failure (homeserver, database)
+START_TRIES = 3       # connection attempts to the homeserver at start before giving up with a French line
+NETWORK_ERRORS = (ConnectionError, ClientConnectionError, TimeoutError, asyncio.TimeoutError, OSError)
+
+
+class FatalMatrixError(FatalError):
     """A problem that retrying will not solve (bad credentials); the message is French."""
+
+
+class RepeatedWarnings(logging.Filter):
+    """matrix-nio logs one WARNING per rate-limited request ("Got 429 response…") and per retried
+    timeout: at most one line per kind and per ``window`` seconds gets through, the next one says how
+    many were folded into it. One instance per bot (a filter on nio's logger, removed at stop)."""
+
+    PATTERNS = {"429": "Got 429 response", "timeout": "Timed out, sleeping"}
+
+    def __init__(self, monotonic: Callable[[], float], window: float = 60.0):
+        super().__init__()
+        self.monotonic = monotonic
+        self.window = window
+        self._last: dict[str, float] = {}
+        self._folded: dict[str, int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        kind = next((k for k, p in self.PATTERNS.items() if message.startswith(p)), None)
+        if kind is None:
+            return True
+        now = self.monotonic()
+        if now - self._last.get(kind, float("-inf")) < self.window:
+            self._folded[kind] = self._folded.get(kind, 0) + 1
+            return False
+        self._last[kind] = now
+        folded = self._folded.pop(kind, 0)
+        if folded:
+            record.msg = f"{record.msg} (and {folded} more like it in the last {self.window:.0f} s)"
+        return True
 
 
 @dataclass
@@ -73,9 +111,11 @@ class Credentials:
             return None
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.__dict__, indent=2), encoding="utf-8")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # owner-only from the first byte
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(self.__dict__, indent=2))
         tmp.chmod(0o600)
         tmp.replace(path)
 
@@ -161,7 +201,7 @@ class MatrixBot:
     """The bot on a homeserver. ``start()`` returns once the first sync is done; ``stop()`` ends it."""
 
     def __init__(self, config: Config, clock: Clock | None = None, db: "Database | None" = None,
-                 request_timeout: float = 60.0, backoff_max: float = 60.0):
+                 request_timeout: float = 60.0, backoff_max: float = RETRY_MAX):
         self.config = config
         self.clock = clock or Clock(config.bot.tz)
         self._db = db
@@ -169,11 +209,13 @@ class MatrixBot:
         self._sender: "OutboxSender | None" = None
         self.store_path = Path(config.matrix.store_path)
         self.backoff_max = backoff_max
-        client_config = AsyncClientConfig(max_limit_exceeded=None, max_timeouts=None, store_sync_tokens=False,
+        # nio retries a request that times out or cannot connect twice, quickly, then hands the failure
+        # over: the bot's loops then log the outage once and retry at most backoff_max seconds apart
+        client_config = AsyncClientConfig(max_limit_exceeded=None, max_timeouts=2, store_sync_tokens=False,
                                           encryption_enabled=config.matrix.encryption,
                                           request_timeout=request_timeout,
-                                          max_timeout_retry_wait_time=backoff_max)
-        self.store_path.mkdir(parents=True, exist_ok=True)
+                                          max_timeout_retry_wait_time=min(backoff_max, 1.0))
+        private_dir(self.store_path)
         self.client = AsyncClient(config.matrix.homeserver, config.matrix.user_id, store_path=str(self.store_path),
                                   config=client_config)
         self.first_sync = asyncio.Event()
@@ -186,7 +228,10 @@ class MatrixBot:
         self._watermarks: dict[str, int] | None = None
         self._pending_watermarks: dict[str, int] = {}  # this round's, kept only if the round is saved
         self._undecrypted_pending: bool | None = None  # None: not looked yet
+        self._undecrypted_unsaved: dict[str, str] = {}  # kept in memory while the database refuses writes
+        self._unsaved_watermarks: dict[str, int] = {}    # of handled rounds, saved with the next position
         self._started_at = 0.0
+        self._log_filter = RepeatedWarnings(self.clock.monotonic)
 
     # -- the application (built on first use) ---------------------------------------------------
     @property
@@ -225,9 +270,12 @@ class MatrixBot:
         db = self._db or Database(self.config.database.url)
 
         async def database_first() -> None:
-            try:
+            async def prepare() -> None:
                 await db.prepare(self.config.database_path())
                 token_read(await db.get_state(SYNC_TOKEN))
+
+            try:
+                await self._prepare_database(prepare)
             finally:
                 await db.engine.dispose()
 
@@ -254,7 +302,7 @@ class MatrixBot:
 
         loading = asyncio.ensure_future(asyncio.to_thread(self._load_in_thread, token_read))
         try:
-            await self.login()
+            await self._login_at_start()
             if first_start:
                 return await self.client.sync(timeout=0, sync_filter=FIRST_START_FILTER, full_state=True), None
             await asyncio.wait([token, loading], return_when=asyncio.FIRST_COMPLETED)
@@ -268,25 +316,80 @@ class MatrixBot:
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
+        """Connect, load, do the first sync. A database or homeserver that cannot be reached, or refused
+        credentials, raise :class:`FatalError` with one French sentence naming what and where."""
+        logging.getLogger("nio").addFilter(self._log_filter)
         started = self.clock.monotonic()
         prefetched = prefetched_since = None
         if self._app is None:
             prefetched, prefetched_since = await self._load_while_connecting()
         else:
             # the database and the homeserver login do not depend on each other: both at once
-            await asyncio.gather(self.app.prepare(), self.login())
+            await asyncio.gather(self._prepare_database(self.app.prepare), self._login_at_start())
+        await self.app.watch.start()
         self._started_at = started
         log.info("database ready and logged in after %.2f s", self.clock.monotonic() - started)
         if self.config.http.enabled:  # the calendar feed (aiohttp.web is only loaded then)
             from ess_bot.http import start_http
 
             self.http_runner = await start_http(self.config, self.app)
-        self._tasks.append(asyncio.create_task(self._sync_loop(prefetched, prefetched_since), name="ess-bot-sync"))
+        self._spawn("sync", lambda: self._sync_loop(prefetched, prefetched_since), restart=False)
+        self._spawn("database-watch", self.app.watch.watch)
         waiter = asyncio.create_task(self.first_sync.wait())
         done, _ = await asyncio.wait([waiter, self._tasks[0]], return_when=asyncio.FIRST_COMPLETED)
         if self._tasks[0] in done:
             waiter.cancel()
             self._tasks[0].result()  # re-raise the failure
+
+    def _spawn(self, name: str, factory: Callable[[], Any], restart: bool = True) -> asyncio.Task:
+        """A long-running task that never dies of an error: an unexpected exception is logged with its
+        traceback and the task starts again (at most RETRY_MAX seconds later). Only a FatalError (such
+        as credentials refused in the middle of the run) ends it, and the bot with it."""
+        async def supervised() -> None:
+            delay = 0.5
+            while True:
+                try:
+                    await factory()
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except FatalError:
+                    raise
+                except Exception:
+                    if not restart:
+                        raise
+                    log.exception("task %s stopped on an unexpected error; restarting it in %.1f s", name, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.backoff_max)
+
+        task = asyncio.create_task(supervised(), name=f"ess-bot-{name}")
+        self._tasks.append(task)
+        return task
+
+    async def _prepare_database(self, prepare: Callable[[], Any]) -> Any:
+        """``prepare()`` (schema, first reads); a database that cannot be reached → FatalError."""
+        from ess_bot.storage.db import is_unavailable, unreachable_message
+
+        try:
+            return await prepare()
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            raise FatalError(unreachable_message(self.config.database.url, exc)) from exc
+
+    async def _login_at_start(self) -> None:
+        """:meth:`login`, tried START_TRIES times; a homeserver still unreachable → FatalError."""
+        for attempt in range(1, START_TRIES + 1):
+            try:
+                return await self.login()
+            except NETWORK_ERRORS as exc:
+                if attempt == START_TRIES:
+                    raise FatalMatrixError(f"Serveur Matrix injoignable : {self.config.matrix.homeserver} "
+                                           f"({_network_reason(exc)}). Vérifiez matrix.homeserver et le réseau, "
+                                           "puis relancez.") from exc
+                log.warning("homeserver %s unreachable at start (%s); trying again", self.config.matrix.homeserver,
+                            exc)
+                await asyncio.sleep(min(attempt, self.backoff_max))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -305,10 +408,22 @@ class MatrixBot:
         await self.client.close()
         if self._app is not None:
             await self._app.close()
+        logging.getLogger("nio").removeFilter(self._log_filter)
 
     async def run_forever(self) -> None:
+        """Start, then run until cancelled. Each task survives errors (see :meth:`_spawn`); the first
+        one to end for good (a FatalError) ends the bot, with its error."""
         await self.start()
-        await asyncio.gather(*self._tasks)
+        while True:
+            done, _ = await asyncio.wait(list(self._tasks), return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task.cancelled():
+                    continue
+                exc = task.exception()
+                if exc is not None:
+                    raise exc
+            if all(task.done() for task in self._tasks):
+                return
 
     # -- login -----------------------------------------------------------------------------------
     @property
@@ -322,7 +437,9 @@ class MatrixBot:
             self.client.access_token = m.access_token
             who = await self.client.whoami()
             if not isinstance(who, WhoamiResponse):
-                raise FatalMatrixError(f"Le jeton d'accès configuré est refusé par {m.homeserver} : {who}")
+                _raise_unless_refused(who)
+                raise FatalMatrixError(f"Le jeton d'accès configuré (matrix.access_token) est refusé par "
+                                       f"{m.homeserver} : {_refusal(who)}.")
             if who.user_id != m.user_id:
                 raise FatalMatrixError(f"Le jeton d'accès appartient à {who.user_id}, pas à {m.user_id} (matrix.user_id).")
             self.client.restore_login(m.user_id, who.device_id, m.access_token)
@@ -331,10 +448,12 @@ class MatrixBot:
             self.client.restore_login(creds.user_id, creds.device_id, creds.access_token)
             who = await self.client.whoami()
             if not isinstance(who, WhoamiResponse):
+                _raise_unless_refused(who)
                 log.warning("stored access token refused (%s); logging in again with the password", who)
                 await self._password_login(device_id=creds.device_id)
         else:
             await self._password_login()
+        private_files(self.store_path)  # nio's key database, created with the umask's mode
         if self.client.should_upload_keys:
             await self.client.keys_upload()
         log.info("logged in as %s (device %s)", self.client.user_id, self.client.device_id)
@@ -348,23 +467,32 @@ class MatrixBot:
             self.client.device_id = device_id  # keep the same device, and so the E2EE keys
         resp = await self.client.login(password=m.password, device_name=m.device_name)
         if not isinstance(resp, LoginResponse):
-            raise FatalMatrixError(f"Connexion refusée par {m.homeserver} pour {m.user_id} : {resp}")
+            _raise_unless_refused(resp)
+            raise FatalMatrixError(f"Connexion refusée par {m.homeserver} pour {m.user_id} : {_refusal(resp)}. "
+                                   "Vérifiez matrix.password (ou ESS_BOT_MATRIX_PASSWORD).")
         Credentials(resp.user_id, resp.device_id, resp.access_token, m.homeserver).save(self._credentials_path)
 
     # -- sync loop -------------------------------------------------------------------------------
     async def _sync_loop(self, prefetched: Any = None, prefetched_since: str | None = None) -> None:
         """``prefetched``: the first sync, asked for while the application was loading (since
         ``prefetched_since``; None: a first start's, history skipped). Used only if the saved position
-        is still that one."""
+        is still that one.
+
+        Nothing here stops the loop but a cancellation or a FatalError: the homeserver unreachable (the
+        same round is asked for again), the database refusing writes (commands are answered in degraded
+        mode and the position is kept in memory until it can be saved), or a bug in a round (logged,
+        the round is tried again: its handled events are recorded, so none is applied twice)."""
+        from ess_bot.storage.db import is_unavailable
+
         token = await self.db.get_state(SYNC_TOKEN)
+        await self._watermark("")  # the rooms' watermarks, read once while the database is there
         first_start = token is None
         if prefetched_since != token:
             prefetched = None
-        delay = 1.0
+        delay = 0.5
+        health = self.app.health
         while True:
             try:
-                self._pending_watermarks.clear()  # a failed round is replayed from the saved position
-                handled_before = self.handled
                 timeout = 0 if not self.first_sync.is_set() else self.config.matrix.sync_timeout_ms
                 # the very first start skips history: one event per room is enough (and much faster)
                 sync_filter = FIRST_START_FILTER if token is None else self._sync_filter
@@ -379,41 +507,47 @@ class MatrixBot:
                         await self._password_login(device_id=self.client.device_id)
                         continue
                     raise ConnectionError(f"sync error: {resp.status_code} {resp.message}")
+                health.recovered("homeserver", log)
+                self._pending_watermarks.clear()
+                handled_before = self.handled
                 await self._key_maintenance()
                 await self._handle_sync(resp, skip_history=first_start and not self.first_sync.is_set())
                 if self.client.olm:
                     await self._retry_undecrypted()
-                await self._save_position(resp.next_batch)
-                token = resp.next_batch
-                if self.first_sync.is_set() and self.handled - handled_before <= SETTLE_MAX_EVENTS:
-                    # A quiet round: its replies go out before the next sync is asked for (the homeserver
-                    # handles one request of ours at a time; the sync would come back with them anyway).
-                    # A busy round: the next batch is fetched while the replies go.
-                    await self.sender.settled(SETTLE_SECONDS)
-                delay = 1.0
-                if not self.first_sync.is_set():
-                    await self._after_first_sync()
+            except (asyncio.CancelledError, FatalError):
+                raise
+            except NETWORK_ERRORS as exc:
+                health.failed("homeserver", f"{self.config.matrix.homeserver} : {exc}", log)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.backoff_max)
+                continue
+            except Exception as exc:
+                # the position is not advanced: the same events come again, and the processed-event
+                # records keep those already handled from being applied twice
+                if is_unavailable(exc):
+                    self.app.watch.failed(exc, "sync")
                 else:
-                    self.caught_up.set()
-            except asyncio.CancelledError:
-                raise
-            except FatalMatrixError:
-                raise
-            except (ConnectionError, ClientConnectionError, TimeoutError, asyncio.TimeoutError, OSError) as exc:
-                log.warning("homeserver unreachable (%s); retrying in %.0f s", exc, delay)
+                    log.exception("sync round failed; retrying in %.1f s", delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.backoff_max)
-            except Exception:
-                # e.g. the database is briefly unavailable: the sync token was not advanced, so the same
-                # events come again and the processed-event records keep them from being applied twice
-                log.exception("sync round failed; retrying in %.0f s", delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.backoff_max)
+                continue
+            token = resp.next_batch
+            await self._save_position(token)
+            delay = 0.5
+            if self.first_sync.is_set() and self.handled - handled_before <= SETTLE_MAX_EVENTS:
+                # A quiet round: its replies go out before the next sync is asked for (the homeserver
+                # handles one request of ours at a time; the sync would come back with them anyway).
+                # A busy round: the next batch is fetched while the replies go.
+                await self.sender.settled(SETTLE_SECONDS)
+            if not self.first_sync.is_set():
+                await self._after_first_sync()
+            else:
+                self.caught_up.set()
 
     async def _after_first_sync(self) -> None:
         self.first_sync.set()
-        self._tasks.append(asyncio.create_task(self.sender.run(self.backoff_max), name="ess-bot-outbox"))
-        self._tasks.append(asyncio.create_task(self._start_scheduler(), name="ess-bot-scheduler-start"))
+        self._spawn("outbox", lambda: self.sender.run(self.backoff_max))
+        self._spawn("scheduler-start", self._start_scheduler)
         self.app.outbox_ready.set()
         log.info("first sync done %.2f s after the start; %d rooms joined",
                  self.clock.monotonic() - self._started_at, len(self.client.rooms))
@@ -472,20 +606,35 @@ class MatrixBot:
             await self._set_watermark(room_id, events)
 
     async def _save_position(self, token: str) -> None:
-        """The sync token and the rooms' watermarks, in one transaction, after the round was handled."""
-        values = {SYNC_TOKEN: token}
-        values.update({WATERMARK + room_id: str(ts) for room_id, ts in self._pending_watermarks.items()})
-        await self.db.set_states(values)
+        """The sync token and the rooms' watermarks, in one transaction, after the round was handled. A
+        database that refuses the write: the position stays in memory (the loop goes on from it) and is
+        saved with a later round; a restart meanwhile sees the handled events again and skips them."""
+        from ess_bot.storage.db import is_unavailable
+
+        self._unsaved_watermarks.update(self._pending_watermarks)
         if self._watermarks is not None:
             self._watermarks.update(self._pending_watermarks)
         self._pending_watermarks.clear()
+        values = {SYNC_TOKEN: token}
+        values.update({WATERMARK + room_id: str(ts) for room_id, ts in self._unsaved_watermarks.items()})
+        values.update(self._undecrypted_unsaved)
+        try:
+            await self.db.set_states(values)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            self.app.watch.failed(exc, "sync position")
+            return
+        self._unsaved_watermarks.clear()
+        self._undecrypted_unsaved.clear()
 
     async def _keep_undecrypted(self, room_id: str, event: MegolmEvent) -> None:
-        """Keys for this message have not arrived yet: keep it, ask for the key, retry after each sync."""
+        """Keys for this message have not arrived yet: keep it (saved with the sync position, in the
+        same transaction), ask for the key, retry after each sync."""
         log.warning("could not decrypt %s in %s yet (session %s); will retry", event.event_id, room_id,
                     event.session_id)
-        await self.db.set_state(UNDECRYPTED + event.event_id, json.dumps({"room_id": room_id, "source": event.source,
-                                                                          "tries": 0}))
+        self._undecrypted_unsaved[UNDECRYPTED + event.event_id] = json.dumps(
+            {"room_id": room_id, "source": event.source, "tries": 0})
         self._undecrypted_pending = True
         try:
             await self.client.request_room_key(event)
@@ -493,9 +642,17 @@ class MatrixBot:
             log.info("room key request for %s: %s", event.event_id, exc)
 
     async def _retry_undecrypted(self) -> None:
-        if self._undecrypted_pending is False:
+        from ess_bot.storage.db import is_unavailable
+
+        if self._undecrypted_pending is False and not self._undecrypted_unsaved:
             return  # nothing kept: no database read on every round
-        kept = await self.db.states(UNDECRYPTED)
+        try:
+            kept = await self.db.states(UNDECRYPTED)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            kept = {}  # the database is down: what this run kept in memory is still tried
+        kept.update(self._undecrypted_unsaved)
         self._undecrypted_pending = bool(kept)
         for key, value in kept.items():
             data = json.loads(value)
@@ -508,16 +665,27 @@ class MatrixBot:
                 data["tries"] += 1
                 if data["tries"] >= MAX_DECRYPT_TRIES:
                     log.error("giving up on undecryptable event %s in %s", key[len(UNDECRYPTED):], data["room_id"])
-                    await self.db.delete_state(key)
+                    await self._forget_undecrypted(key)
                 else:
-                    await self.db.set_state(key, json.dumps(data))
+                    self._undecrypted_unsaved[key] = json.dumps(data)  # saved with the position
                 continue
             room = self.client.rooms.get(data["room_id"])
             is_direct = room is not None and room.member_count <= 2 and not self._configured(data["room_id"])
             incoming = to_incoming(decrypted, data["room_id"], is_direct)
             if incoming is not None and incoming.sender != self.client.user_id and await self.app.handle(incoming):
                 self.handled += 1
+            await self._forget_undecrypted(key)
+
+    async def _forget_undecrypted(self, key: str) -> None:
+        from ess_bot.storage.db import is_unavailable
+
+        self._undecrypted_unsaved.pop(key, None)
+        try:
             await self.db.delete_state(key)
+        except Exception as exc:  # tried again on a later round: a handled event is recorded, never re-applied
+            if not is_unavailable(exc):
+                raise
+            self.app.watch.failed(exc, "undecrypted events")
 
     def _configured(self, room_id: str) -> bool:
         rooms = self.config.rooms
@@ -640,6 +808,45 @@ class MatrixBot:
             content["url"] = resp.content_uri
 
 
+REFUSALS = {"M_FORBIDDEN": "identifiant ou mot de passe incorrect", "M_UNKNOWN_TOKEN": "jeton inconnu ou expiré",
+            "M_MISSING_TOKEN": "jeton absent", "M_USER_DEACTIVATED": "compte désactivé",
+            "M_INVALID_USERNAME": "identifiant invalide", "M_USER_LOCKED": "compte verrouillé"}
+
+
+def _refusal(resp: Any) -> str:
+    code = getattr(resp, "status_code", None) or "?"
+    return f"{REFUSALS[code]} ({code})" if code in REFUSALS else f"erreur {code}"
+
+
+def _raise_unless_refused(resp: Any) -> None:
+    """An error answer that is not a refusal of the credentials (a 502 from a proxy while the homeserver
+    restarts, a rate limit…) is a passing failure: retried as a connection error, not fatal."""
+    if getattr(resp, "status_code", None) not in REFUSALS:
+        raise ConnectionError(f"homeserver answered {getattr(resp, 'status_code', '?')}: "
+                              f"{getattr(resp, 'message', resp)}")
+
+
+def _network_reason(exc: BaseException) -> str:
+    """A short French reason for a failed connection to the homeserver."""
+    import socket
+
+    chain, e = [], exc
+    while e is not None and len(chain) < 5:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    text = " ".join(str(c) for c in chain).lower()
+    if any(isinstance(c, socket.gaierror) for c in chain) or "name or service not known" in text:
+        return "nom d'hôte inconnu"
+    if any(isinstance(c, ConnectionRefusedError) for c in chain) or "connection refused" in text \
+            or "connect call failed" in text:
+        return "connexion refusée"
+    if any(isinstance(c, (TimeoutError, asyncio.TimeoutError)) for c in chain):
+        return "pas de réponse dans le délai"
+    if "ssl" in text or "certificate" in text:
+        return "échec de la connexion sécurisée (certificat ?)"
+    return "connexion impossible"
+
+
 def _event_id_or_raise(resp: Any, event_id: str | None) -> str:
     if event_id:
         return event_id
@@ -665,9 +872,8 @@ async def run_matrix_bot(config: Config) -> None:
         done, _ = await asyncio.wait([runner, stopper], return_when=asyncio.FIRST_COMPLETED)
         if runner in done:
             runner.result()
-    except FatalMatrixError as exc:
-        log.error("%s", exc)
-        raise SystemExit(f"Arrêt : {exc}") from None
+    except FatalError:
+        raise  # the command line prints its French message (exit code 2)
     finally:
         runner.cancel()
         stopper.cancel()
