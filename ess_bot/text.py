@@ -17,9 +17,19 @@ _TYPO = str.maketrans({
 })
 
 
+# control characters (a NUL, which PostgreSQL refuses in text; DEL; the C1 range) and lone surrogates
+# (which no UTF-8 encoder accepts): never part of what someone meant to type
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def without_controls(text: str) -> str:
+    """``text`` with every control character (but tab and line breaks) and lone surrogate as a space."""
+    return _CONTROLS.sub(" ", text)
+
+
 def normalize(text: str) -> str:
-    """Typographic quotes → ASCII quotes, exotic spaces → spaces, NFC; trims."""
-    text = unicodedata.normalize("NFC", text)
+    """Typographic quotes → ASCII quotes, exotic spaces → spaces, control characters → spaces, NFC; trims."""
+    text = unicodedata.normalize("NFC", without_controls(text))
     # « texte » → "texte": drop the spaces French typography puts inside guillemets — only there, as
     # a pattern on ASCII quotes would also eat the spaces *between* two quoted parts ("a" x "b").
     text = re.sub(r"«\s*", "«", text)

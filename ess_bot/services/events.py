@@ -29,7 +29,7 @@ from ess_bot.parsing import md_quote
 from ess_bot.services.tools import MAX_ID, Change, check_link, check_private, merge_tags, tag_key
 from ess_bot.storage.models import ScheduledJob
 from ess_bot.storage.tools_events import NetworkEvent
-from ess_bot.text import fold
+from ess_bot.text import fold, without_controls
 from ess_bot.vocabulary import Choice, ChoiceList
 
 AUDIENCES = ChoiceList("public", (
@@ -229,7 +229,7 @@ class EventService:
         row = await self._row(session, event_id)
         self._check_may_manage(actor, row.partner, row.created_by)
         self._check_open(row, "annuler")
-        reason = re.sub(r"\s+", " ", reason or "").strip() or None
+        reason = re.sub(r"\s+", " ", without_controls(reason or "")).strip() or None
         if reason and len(reason) > REASON_MAX:
             raise Invalid(f"Raison trop longue ({len(reason)} caractères) : {REASON_MAX} au plus.")
         check_private(reason, "la raison", Invalid)
@@ -364,7 +364,7 @@ class EventService:
 
     @staticmethod
     def _title(title: str) -> str:
-        title = re.sub(r"\s+", " ", title or "").strip()
+        title = re.sub(r"\s+", " ", without_controls(title or "")).strip()
         if not title:
             raise Invalid("Il manque le titre de l'événement.")
         if len(title) > TITLE_MAX:
@@ -374,7 +374,7 @@ class EventService:
 
     @staticmethod
     def _place(place: str | None) -> str | None:
-        place = re.sub(r"\s+", " ", place or "").strip()
+        place = re.sub(r"\s+", " ", without_controls(place or "")).strip()
         if len(place) > PLACE_MAX:
             raise Invalid(f"Lieu trop long ({len(place)} caractères) : {PLACE_MAX} au plus.")
         check_private(place, "le lieu", Invalid)

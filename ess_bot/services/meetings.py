@@ -46,6 +46,7 @@ from ess_bot.services.meeting_dates import Candidate, Window, assess, default_wi
 from ess_bot.storage.meetings import (ANSWERS, CANCELLED, FIXED, MAYBE, NO, POLL, SOURCE_POLL, YES, Meeting,
                                       MeetingOption, MeetingVote, meeting_end)
 from ess_bot.storage.models import OutboxMessage, ScheduledJob
+from ess_bot.text import without_controls
 
 TITLE_MAX = 120
 LOCATION_MAX = 200
@@ -434,13 +435,14 @@ class MeetingService:
     # -- proposing -----------------------------------------------------------------------------
     async def propose(self, session: AsyncSession, new: NewMeeting) -> MeetingView:
         now = self.clock.now()
-        title = " ".join(new.title.split())
+        title = " ".join(without_controls(new.title).split())
+        location = " ".join(without_controls(new.location).split())
         if not title:
             raise Invalid("Le titre de la rencontre est vide.")
         if len(title) > TITLE_MAX:
             raise Invalid(f"Le titre est trop long ({len(title)} caractères, {TITLE_MAX} au plus).")
-        if len(new.location) > LOCATION_MAX:
-            raise Invalid(f"Le lieu est trop long ({len(new.location)} caractères, {LOCATION_MAX} au plus).")
+        if len(location) > LOCATION_MAX:
+            raise Invalid(f"Le lieu est trop long ({len(location)} caractères, {LOCATION_MAX} au plus).")
         if not 15 <= new.duration_minutes <= 24 * 60:
             raise Invalid("La durée doit être comprise entre 15 minutes et 24 heures.")
         starts = sorted(new.starts)
@@ -460,7 +462,7 @@ class MeetingService:
             raise Invalid(f"La date limite des réponses ({datetime_fr(self.local(new.deadline))}) doit précéder "
                           f"la première date proposée ({datetime_fr(self.local(starts[0]))}).")
         notes = dict(zip(new.starts, new.notes)) if new.notes else {}
-        row = Meeting(title=title, status=POLL, location=new.location.strip(), duration_minutes=new.duration_minutes,
+        row = Meeting(title=title, status=POLL, location=location, duration_minutes=new.duration_minutes,
                       room_id=new.room_id, deadline=new.deadline, native_poll=new.native_poll, sequence=0,
                       created_by=new.created_by, created_at=now)
         session.add(row)
@@ -641,7 +643,7 @@ class MeetingService:
         if row.status == FIXED and row.starts_at + timedelta(minutes=row.duration_minutes) <= now:
             raise WrongState(f"La rencontre n°{row.id} {md_quote(row.title)} a déjà eu lieu "
                              f"({date_fr(self.local(row.starts_at))}).")
-        reason = " ".join(reason.split())
+        reason = " ".join(without_controls(reason or "").split())
         if len(reason) > REASON_MAX:
             raise Invalid(f"La raison est trop longue ({len(reason)} caractères, {REASON_MAX} au plus).")
         if row.status == FIXED:

@@ -26,7 +26,7 @@ from ess_bot.config import Config, Member, role_allows
 from ess_bot.formatting import md_escape
 from ess_bot.parsing import PersonalDataError, check_personal_data, md_quote
 from ess_bot.storage.tools_events import RoomFile, Tool, ToolServing, ToolTag
-from ess_bot.text import fold
+from ess_bot.text import fold, without_controls
 from ess_bot.vocabulary import PHASES, Choice, ChoiceList
 
 TOOL_TYPES = ChoiceList("type d'outil", (
@@ -341,7 +341,7 @@ def check_private(text: str | None, field: str, error: type[Exception] = Invalid
 
 
 def check_title(title: str) -> str:
-    title = re.sub(r"\s+", " ", title or "").strip()
+    title = re.sub(r"\s+", " ", without_controls(title or "")).strip()
     if not title:
         raise Invalid("Il manque le titre de l'outil.")
     if len(title) > TITLE_MAX:
@@ -353,7 +353,7 @@ def check_title(title: str) -> str:
 def check_description(text: str | None) -> str | None:
     if text is None:
         return None
-    text = re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"\s+", " ", without_controls(text)).strip()
     if len(text) > DESCRIPTION_MAX:
         raise Invalid(f"Description trop longue ({len(text)} caractères) : {DESCRIPTION_MAX} au plus.")
     check_private(text, "la description")

@@ -346,3 +346,43 @@ def test_normalize_keeps_two_quoted_parts_apart():
     text = normalize('!suivi "Café culturel" ante 2h "premier rendez-vous"')
     assert tokenize(text) == ["!suivi", "Café culturel", "ante", "2h", "premier rendez-vous"]
     assert normalize("« Café Pixel » et «\u00a0note\u00a0»") == '"Café Pixel" et "note"'
+
+
+# -- values named in Markdown messages, the calendar horizon, huge numbers ---------------------------
+
+def test_md_quote_shows_a_value_exactly_as_typed():
+    from ess_bot.parsing import md_quote
+    for value in ["<script>alert(1)</script>", "[clic](javascript:alert(1))", "**gras** _it_", "`x` \\*", "# t"]:
+        body, html = render_markdown(f"Valeur : {md_quote(value)}.")
+        assert body == f"Valeur : « {value} »." and "<a" not in html and "<strong>" not in html
+        assert "<script>" not in html and "<code>" not in html
+    assert md_quote("a\x00b\nc") == "« a b c »"
+
+
+def test_the_calendar_horizon():
+    from ess_bot.parsing import EARLIEST_YEAR, HORIZON_YEARS, check_horizon, horizon
+    today = date(2026, 11, 24)
+    assert horizon(today) == (date(EARLIEST_YEAR, 1, 1), date(2026 + HORIZON_YEARS, 11, 24))
+    assert horizon(date(2028, 2, 29))[1] == date(2033, 2, 28)
+    assert check_horizon(date(2031, 11, 24), "24/11/2031", today) == date(2031, 11, 24)
+    with pytest.raises(DateError) as exc:
+        check_horizon(date(9999, 12, 31), "31/12/9999", today)
+    plain = render_markdown(exc.value.message)[0]
+    assert "Date trop lointaine : « 31/12/9999 » (vendredi 31 décembre 9999)" in plain
+    assert "plus de 5 ans, soit après le 24 novembre 2031" in plain and "Exemple : 15/01/2027" in plain
+    with pytest.raises(DateError, match="avant 1970"):
+        check_horizon(date(1969, 12, 31), "31/12/1969", today)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("9" * 5000, "trop grand"), ("-" + "9" * 5000, "trop petit"), ("0" * 4000 + "7", None),
+    ("2147483648", "trop grand"), ("n°" + "1" * 30, "trop grand"),
+])
+def test_numbers_too_long_for_int_are_refused_by_name(text, expected):
+    from ess_bot.parsing import parse_number
+    if expected is None:
+        assert parse_number(text, "du suivi", "!suivi annuler 42") == 7
+        return
+    with pytest.raises(ParseError) as exc:
+        parse_number(text, "du suivi", "!suivi annuler 42")
+    assert expected in exc.value.message
