@@ -139,10 +139,19 @@ class OutboxSender:
         self.health = health  # ess_bot.health.Health: the homeserver's state
 
     async def drain(self) -> int:
-        """Send every pending message, oldest first. Raises SendError on a transient failure."""
+        """Send every pending message, oldest first. Raises SendError on a transient failure. A
+        database that is unavailable is reported (the watch) and stops the drain without raising:
+        what could go without it (messages kept in memory, rows already offered) has gone."""
         try:
             async with self._lock:
-                return await self._drain()
+                try:
+                    return await self._drain()
+                except Exception as exc:
+                    if not is_unavailable(exc) or self.watch is None:
+                        raise
+                    self._database_failed(exc, "outbox")
+                    self.ready.scan_more()
+                    return 0
         finally:
             for waiter in self._settle_waiters:
                 if not waiter.done():

@@ -205,15 +205,8 @@ class PostgresServer:
         args = [self._bin("postgres"), "-D", str(self.datadir)]
         for k, v in settings.items():
             args += ["-c", f"{k}={v}"]
-        # SIGQUIT (immediate shutdown) if the test process dies abruptly.
-        self._proc = popen_server(
-            args,
-            log_path=self.log_path,
-            cwd=self.tmpdir,
-            env=self._env(),
-            user=self.os_user,
-            death_signal=signal.SIGQUIT,
-        )
+        self._args = args
+        self._launch()
         if uid is not None:
             os.chown(self.log_path, uid, gid)
         try:
@@ -230,6 +223,29 @@ class PostgresServer:
             file=sys.stderr,
         )
         return self
+
+    def _launch(self) -> None:
+        # SIGQUIT (immediate shutdown) if the test process dies abruptly.
+        self._proc = popen_server(
+            self._args,
+            log_path=self.log_path,
+            cwd=self.tmpdir,
+            env=self._env(),
+            user=self.os_user,
+            death_signal=signal.SIGQUIT,
+        )
+
+    def halt(self, immediate: bool = False) -> None:
+        """Stop the server but keep its cluster (for :meth:`resume`): a fast shutdown (SIGINT) that
+        ends every session, or an immediate one (SIGQUIT), as in a crash."""
+        proc, self._proc = self._proc, None
+        stop_process(proc, signal.SIGQUIT if immediate else signal.SIGINT, timeout=15)
+
+    def resume(self) -> None:
+        """Start the halted server again, on the same port and data."""
+        assert self._proc is None and self.tmpdir is not None, "halt() first"
+        self._launch()
+        self._wait_ready(time.monotonic())
 
     def _wait_ready(self, t0: float) -> None:
         assert self._proc is not None
