@@ -922,7 +922,7 @@ def parse_record_line(tokens: list[Token], now: datetime, dates: DateParser, *, 
     if "note" in opts:
         line.note = "" if opts["note"].strip() == "-" else opts["note"]
 
-    sentinel = "\x00"
+    sentinel = "\ue000"  # a quoted token in the lookahead spans: matches nothing (survives normalize and fold)
     words = [sentinel if t.quoted else t.text for t in rest]
     lists = {"phase": PHASES, "modalite": MODALITIES}
     i = 0
