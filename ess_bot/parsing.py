@@ -174,8 +174,12 @@ PHRASE_MAX_WORDS = 6
 def match_phrase(words: list[str], start: int, lists: dict[str, ChoiceList]) -> tuple[str, Choice, int] | None:
     """A closed-list value written over several words from ``start`` (``demandeur d'emploi indemnisé``,
     ``sans activité``, ``moins de 26 ans``): (field, value, words used), the longest exact spelling
-    first. Single words are left to :func:`match_among` (which also accepts prefixes)."""
-    for n in range(min(PHRASE_MAX_WORDS, len(words) - start), 1, -1):
+    first. Single words are left to :func:`match_among` (which also accepts prefixes). A word with
+    nothing to match (a callers' stand-in for a quoted token, say) ends the phrase."""
+    longest = 0
+    while start + longest < len(words) and longest < PHRASE_MAX_WORDS and choice_key(words[start + longest]):
+        longest += 1
+    for n in range(longest, 1, -1):
         key = choice_key(" ".join(words[start:start + n]))
         found = [(name, c) for name, clist in lists.items() for c in clist.choices if key in _spelling_keys(c)]
         if len(found) == 1:

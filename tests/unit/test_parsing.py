@@ -386,3 +386,12 @@ def test_numbers_too_long_for_int_are_refused_by_name(text, expected):
     with pytest.raises(ParseError) as exc:
         parse_number(text, "du suivi", "!suivi annuler 42")
     assert expected in exc.value.message
+
+
+def test_a_phrase_never_runs_over_a_stand_in_for_a_quoted_token():
+    """Callers put a stand-in where a quoted token was; a NUL one (normalised to nothing) must not let
+    ``accueil`` + the quoted note read as one phrase."""
+    from ess_bot.parsing import match_phrase
+    lists = {"phase": PHASES, "modalite": MODALITIES}
+    assert match_phrase(["accueil", "\x00"], 0, lists) is None
+    assert match_phrase(["post", "création", "\x00"], 0, lists)[2] == 2
