@@ -69,6 +69,15 @@ class Args:
     links: list[str] = field(default_factory=list)
 
 
+def words_fr(words: list[str], shown: int = 5) -> str:
+    """Words not understood, named: ``« a », « b » et « c »`` — the first ``shown`` of a long list, then
+    how many more."""
+    named = [md_quote(w) for w in words[:shown]]
+    if len(words) > shown:
+        return ", ".join(named) + f" et {len(words) - shown} autre{'s' if len(words) - shown > 1 else ''}"
+    return join_fr(named)
+
+
 def tokens_for(ctx: Context, args: list[str]) -> list[Token]:
     """``args`` (the handler's, or a tail of them) with their quoting, from ``ctx.tokens``."""
     known = ctx.tokens[len(ctx.tokens) - len(args):] if args else []

@@ -9,7 +9,7 @@ from commands._events import (JOB_HANDLERS, announce_event, announcement_rooms, 
                               changes_lines, clearable, domain_errors, event_card, event_warnings, ex, find_when,
                               ics_filename, option_keys, organiser_key, parse_moment, parse_time, record_id,
                               reminders_prefix, reminders_text, room_label, schedule_reminders, single_link,
-                              split_args, tag_option, when_fr)
+                              split_args, tag_option, when_fr, words_fr)
 from ess_bot.formatting import join_fr, md_escape
 from ess_bot.parsing import md_quote
 from ess_bot.framework.command import command, help_text, subcommand
@@ -136,7 +136,7 @@ async def modifier(ctx: Context, args: list[str]) -> None:
     today = ctx.clock.today()
     when = find_when(ctx, a.words, today, a.quoted)
     if when.rest:
-        raise UserError(f"Je n'ai pas compris {join_fr([md_quote(w) for w in when.rest])}. Les changements s'écrivent "
+        raise UserError(f"Je n'ai pas compris {words_fr(when.rest)}. Les changements s'écrivent "
                         f"`champ=valeur`. Exemple : `{ex(ctx, EXAMPLE_EDIT)}`")
     day, start_t, end_t = when.day, when.start, when.end
     if "date" in a.options:

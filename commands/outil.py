@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from commands._events import (changes_lines, clearable, domain_errors, ex, match_closed, option_keys, record_id,
-                              single_link, split_args, tag_option, tags_fr, tokens_for)
+                              single_link, split_args, tag_option, tags_fr, tokens_for, words_fr)
 from ess_bot.formatting import date_fr, join_fr, md_code, md_escape, md_link
 from ess_bot.framework.command import command, help_text, subcommand
 from ess_bot.framework.context import Context, UserError
@@ -131,16 +131,18 @@ async def _search(ctx: Context, args: list[str]) -> None:
     if single is not None:
         await serve(ctx, single)
         return
+    more = (f" (je n'ai cherché que les {len(result.words)} premiers mots : {result.dropped} autres laissés de côté)"
+            if result.dropped else "")
     if not result.hits:
-        ctx.reply(f"Aucun outil ne correspond à {md_quote(query)}. Essayez d'autres mots, ou `{ctx.prefix}outil liste` "
-                  f"pour tout voir. Pour en partager un : `{ex(ctx, EXAMPLE_ADD)}`")
+        ctx.reply(f"Aucun outil ne correspond à {md_quote(query)}{more}. Essayez d'autres mots, ou "
+                  f"`{ctx.prefix}outil liste` pour tout voir. Pour en partager un : `{ex(ctx, EXAMPLE_ADD)}`")
         return
     hits = result.hits[:RESULTS_SHOWN]
     if result.complete:
         head = f"🔎 {len(result.hits)} outils correspondent à {md_quote(query)}"
     else:
         head = f"🔎 Aucun outil ne contient tous les mots de {md_quote(query)} ; les plus proches"
-    lines = [head + (f" (les {RESULTS_SHOWN} premiers)" if len(result.hits) > RESULTS_SHOWN else "") + " :"]
+    lines = [head + more + (f" (les {RESULTS_SHOWN} premiers)" if len(result.hits) > RESULTS_SHOWN else "") + " :"]
     lines += [f"{i}. {tool_line(ctx, h.tool)}" for i, h in enumerate(hits, 1)]
     lines.append(f"Pour en recevoir un : `{ctx.prefix}outil voir <n°>`, par exemple "
                  f"`{ctx.prefix}outil voir {hits[0].tool.id}`.")
@@ -280,7 +282,7 @@ async def modifier(ctx: Context, args: list[str]) -> None:
     tool_id = record_id(ctx, args, "de l'outil", EXAMPLE_EDIT)
     a = split_args(ctx, args[1:], KEYS, EXAMPLE_EDIT)
     if a.words:
-        raise UserError(f"Je n'ai pas compris {join_fr([md_quote(w) for w in a.words])} : les changements s'écrivent "
+        raise UserError(f"Je n'ai pas compris {words_fr(a.words)} : les changements s'écrivent "
                         f"`champ=valeur`, `#mot-clé` (ajouter) ou `-#mot-clé` (retirer). "
                         f"Exemple : `{ex(ctx, EXAMPLE_EDIT)}`")
     link = single_link(ctx, a, "outil", EXAMPLE_EDIT)

@@ -72,11 +72,17 @@ def quote(value: str) -> str:
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
+QUOTE_MAX = 200  # a value named in a message is cut there (a 10 kB line is not echoed whole)
+
+
 def md_quote(value: object) -> str:
     """How a typed (or configured) value is named in a Markdown message: « valeur », escaped
     (:func:`ess_bot.formatting.md_escape`) so that it shows exactly as typed, never as markup; control
-    characters (a NUL, a line break) are shown as a space."""
-    return f"« {md_escape(_UNPRINTABLE.sub(' ', str(value if value is not None else '')))} »"
+    characters (a NUL, a line break) are shown as a space; beyond :data:`QUOTE_MAX` characters, cut (…)."""
+    text = _UNPRINTABLE.sub(" ", str(value if value is not None else ""))
+    if len(text) > QUOTE_MAX:
+        text = text[:QUOTE_MAX - 1].rstrip() + "…"
+    return f"« {md_escape(text)} »"
 
 
 # -- tokens ------------------------------------------------------------------------------------

@@ -179,6 +179,7 @@ class SearchResult:
     words: tuple[str, ...]
     hits: list[SearchHit] = field(default_factory=list)
     complete: bool = True  # every word matched (False: the closest partial matches)
+    dropped: int = 0       # words of a long query left out (beyond SEARCH_WORDS_MAX)
 
     @property
     def single(self) -> ToolView | None:
@@ -215,9 +216,18 @@ def tag_key(tag: str) -> str:
     return fold(tag.strip().lstrip("#"))
 
 
+SEARCH_WORDS_MAX = 12   # a search uses its first distinct words (a 10 kB query would cost seconds of CPU)
+SEARCH_WORD_LENGTH = 40
+
+
 def query_words(query: str) -> list[str]:
-    """The meaningful words of a search (stop words dropped unless nothing else is left)."""
-    ws = words_of(query)
+    """The meaningful words of a search (stop words dropped unless nothing else is left), each once,
+    at most :data:`SEARCH_WORDS_MAX` of them, each cut at :data:`SEARCH_WORD_LENGTH` characters."""
+    return _all_query_words(query)[:SEARCH_WORDS_MAX]
+
+
+def _all_query_words(query: str) -> list[str]:
+    ws = list(dict.fromkeys(w[:SEARCH_WORD_LENGTH] for w in words_of(query)))
     kept = [w for w in ws if w not in STOPWORDS]
     return kept or ws
 
@@ -259,7 +269,8 @@ def score_word(q: str, fields: dict[str, list[str]]) -> int:
 def rank_tools(query: str, tools: list[ToolView], limit: int | None = None) -> SearchResult:
     """Rank ``tools`` for ``query``. Tools matching every word come first (``complete``); when none
     does, the tools matching some words are returned with ``complete=False``."""
-    qs = query_words(query)
+    every = _all_query_words(query)
+    qs = every[:SEARCH_WORDS_MAX]
     if not qs:
         return SearchResult(words=(), hits=[])
     whole = " ".join(words_of(query))
@@ -276,7 +287,8 @@ def rank_tools(query: str, tools: list[ToolView], limit: int | None = None) -> S
     complete = [h for h in hits if h.matched == len(qs)]
     chosen = complete or hits
     chosen.sort(key=lambda h: (-h.matched, -h.score, -h.tool.served, fold(h.tool.title), h.tool.id))
-    return SearchResult(words=tuple(qs), hits=chosen[:limit] if limit else chosen, complete=bool(complete))
+    return SearchResult(words=tuple(qs), hits=chosen[:limit] if limit else chosen, complete=bool(complete),
+                        dropped=len(every) - len(qs))
 
 
 def clean_tags(tags: tuple[str, ...] | list[str], error: type[Exception] = Invalid) -> tuple[str, ...]:

@@ -304,3 +304,15 @@ async def test_help_greets_a_hostile_name_as_written(h):
     [reply] = await h.say("!aide", sender="@eve:test", room="!urscop:test")
     assert reply.body.startswith(f"Bonjour {HOSTILE_NAME} !")
     check_html([reply])
+
+
+async def test_a_10_kb_line_is_answered_without_being_echoed_whole(h):
+    words = " ".join(f"mot{i}" for i in range(1500))
+    await h.say('!outil ajouter "Trame business plan" https://exemple.org/bp')
+    for command in (f"!outil {words}", f"!outil modifier 1 {words}", f"!agenda {words}", f"!permanence {words}",
+                    f"!reunion dispo 1={words}", f'!evenement ajouter "x" 15/01/2027 18h lieu="{words}"'):
+        [reply] = await h.say(command, sender="@claire:test", room="!coord:test")
+        assert len(reply.body) < 1200 and "erreur interne" not in reply.body, (command, reply.body)
+    [reply] = await h.say(f"!outil {words}")
+    assert "je n'ai cherché que les 12 premiers mots : 1488 autres laissés de côté" in reply.body
+    assert "…" in reply.body
