@@ -39,6 +39,7 @@ PILL_SCHEME = "mxpill:"
 _USER_ID = re.compile(r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-]+(?::\d+)?$")
 _VOID = frozenset({"br", "hr", "img", "wbr", "input", "meta", "link", "area", "base", "col", "embed", "param",
                    "source", "track"})
+TEXT_KINDS = ("notice", "text", "poll", "poll_end", "event")
 # a Markdown backslash escape (what ess_bot.formatting.md_escape writes): it must never reach a plain body
 _ESCAPE = re.compile(r"\\[\\`*_{}\[\]()>#+\-.!]")
 
@@ -169,9 +170,10 @@ class SanitiserCheck:
                         self._found(out, f"{where}: a matrix.to link the bot did not make as a pill: {href!r}")
                     elif not _USER_ID.match(href[len(MATRIX_TO):]):
                         self._found(out, f"{where}: a pill to something that is not a user id: {href!r}")
+        if out.kind not in TEXT_KINDS:
+            return  # a file's body is its name, a reaction's key: not text the bot wrote
         plains = [("body", out.body or "")]
-        plains += [(p, v) for p, v in _strings(out.extra or {}) if not p.endswith("formatted_body")
-                   and p not in ("url", "file.url", "msgtype") and not p.startswith(("file.", "info."))]
+        plains += [(p, v) for p, v in _strings(out.extra or {}) if not p.endswith("formatted_body")]
         for where, text in plains:
             for m in _ESCAPE.finditer(text):
                 if not any(m.group(0) in typed for typed in self.typed):
