@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import html
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -104,8 +103,3 @@ def closest(word: str, candidates: list[str], cutoff: float = 0.6) -> str | None
         return min(prefixed, key=lambda c: abs(len(c) - len(w)))
     match = difflib.get_close_matches(w, list(by_key), n=1, cutoff=cutoff)
     return by_key[match[0]] if match else None
-
-
-def escape_html(text: str) -> str:
-    """Text (and attribute values) safe inside HTML: the standard library's escaping, quotes included."""
-    return html.escape(text, quote=True)

@@ -64,11 +64,6 @@ def test_old_style_reply_fallback_is_skipped():
     assert cmd.name == "outil" and cmd.args == ["ajouter", "Trame", "#bp"]
 
 
-def test_escape_html_covers_quotes():
-    from ess_bot.text import escape_html
-    assert escape_html('<a href="x">l\'atelier & co</a>') == "&lt;a href=&quot;x&quot;&gt;l&#x27;atelier &amp; co&lt;/a&gt;"
-
-
 def test_control_characters_become_spaces():
     """A NUL (refused by PostgreSQL in text), DEL, C1 controls and lone surrogates never reach a command."""
     assert normalize("!outil a\x00b\x7fc\x85d\ud800e") == "!outil a b c d e"
