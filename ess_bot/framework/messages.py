@@ -134,8 +134,15 @@ def render_markdown(text: str) -> tuple[str, str]:
     plain = _LITERAL.sub(keep, text)
     plain = re.sub(r"\*\*(.+?)\*\*", r"\1", plain)
     plain = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"\1", plain)
-    plain = re.sub(r"\[([^\]]+)\]\(([^)]+)\)", lambda m: f"{m[1]} ({_plain_href(m[2])})", plain)
-    plain = re.sub("\ue000(\\d+)\ue001", lambda m: kept[int(m[1])], plain)
+
+    def restore(t: str) -> str:
+        return re.sub("\ue000(\\d+)\ue001", lambda m: kept[int(m[1])], t)
+
+    def link(m: re.Match) -> str:  # "text (address)", or the address once when it is the text
+        shown, href = restore(m[1]), _plain_href(m[2])
+        return shown if shown == href else f"{shown} ({href})"
+
+    plain = restore(re.sub(r"\[([^\]]+)\]\(([^)]+)\)", link, plain))
     return plain, html
 
 

@@ -46,7 +46,7 @@ def test_card_has_title_french_date_place_organiser_audience_and_link():
     assert "- Où : Le Pixel, Besançon" in body
     assert "- Organisé par : BGE Franche-Comté" in body
     assert "- Public : porteurs de projet, partenaires du réseau" in body
-    assert "- Inscription : https://pixel.example/inscription" in body
+    assert "- Inscription : https://pixel.example/inscription\n" in body    # the address once
     assert "#mois-ess" in body and "Événement n°7" in body
     assert "<strong>Inauguration du Pixel</strong>" in html
     assert '<a href="https://pixel.example/inscription">https://pixel.example/inscription</a>' in html
