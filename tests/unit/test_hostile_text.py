@@ -316,3 +316,28 @@ async def test_a_10_kb_line_is_answered_without_being_echoed_whole(h):
     [reply] = await h.say(f"!outil {words}")
     assert "je n'ai cherché que les 12 premiers mots : 1488 autres laissés de côté" in reply.body
     assert "…" in reply.body
+
+
+@pytest.mark.parametrize("text", HOSTILE[:5], ids=IDS[:5])
+async def test_scheduled_reminders_show_hostile_titles_as_typed(h, text):
+    """The jobs (event J-N reminders, the poll's reminder and close, the meeting's reminders) word the
+    same titles: as typed, no markup."""
+    await h.say(f'!evenement ajouter "{text}" 15/12/2026 18h', sender="@claire:test", room="!coord:test")
+    await h.say(f'!reunion proposer "{text}" 10/12/2026 14h, 11/12/2026 14h lieu="{text}"', sender="@claire:test",
+                room="!coord:test")
+    await h.say("!reunion dispo 1=oui 2=non", sender="@karim:test", room="!coord:test")
+    sent = []
+    for day in (27, 28, 29, 30):
+        h.clock.set(datetime(2026, 11, day, 19, 0, tzinfo=PARIS))
+        await h.app.scheduler.run_due()
+        sent += await h.flush()
+    for day in range(1, 16):
+        h.clock.set(datetime(2026, 12, day, 9, 30, tzinfo=PARIS))
+        await h.app.scheduler.run_due()
+        sent += await h.flush()
+    bodies = [o.body for o in sent if o.kind in ("text", "notice")]
+    assert any(b.startswith(f"⏳ Sondage n°1 — {text} :") for b in bodies), bodies          # poll reminder
+    assert any(b.startswith(f"📅 {text} : la date est fixée !") for b in bodies), bodies    # automatic close
+    assert any(b.startswith(f"⏰ Rappel : {text} ") for b in bodies), bodies               # meeting reminder
+    assert any(b.startswith(f"⏰ Rappel : {text}\n") for b in bodies), bodies              # event reminder card
+    check_html(sent)
