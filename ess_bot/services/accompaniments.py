@@ -28,9 +28,9 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ess_bot.clock import Clock
 from ess_bot.config import Config, role_allows
-from ess_bot.formatting import date_fr
+from ess_bot.formatting import date_fr, join_fr
 from ess_bot.parsing import (DURATION_MAX, RETENTION_YEARS, ParseError, PersonalDataError, check_note,
-                             check_personal_data, clean_text, new_project_code, parse_project_code, quote,
+                             check_personal_data, clean_text, new_project_code, parse_project_code,
                              retention_start)
 from ess_bot.storage.accompaniments import (Accompaniment, AccompanimentTheme, Project, ProjectOutcome,
                                             Referral)
@@ -39,15 +39,24 @@ from ess_bot.vocabulary import (AGE_BANDS, DEPARTMENT_LIST, EMPLOYMENT_STATUSES,
                                 LEGAL_FORMS, MINIMA, MODALITIES, NATURES, NOTE_MAX, OUTCOMES, PHASES, QPV,
                                 THEMES, ChoiceList)
 
+# A project is named by its code or by a few words of its label (at most LABEL_MAX characters): a
+# longer reference cannot match, and each word costs a condition in the label search (SQLite refuses
+# an expression deeper than 1,000).
+REF_MAX_WORDS = 12
+REF_MAX_CHARS = 80
+
 # -- errors ------------------------------------------------------------------------------------
 
 
 class AccompanimentError(Exception):
-    """A domain rule refused the request. ``message`` is French and meant for the person."""
+    """A domain rule refused the request. ``message`` is French and meant for the person: plain text
+    (the chat layer escapes it before it goes into Markdown), except when ``markdown`` is true — a
+    message carried over from the parser (:mod:`ess_bot.parsing`), whose messages are Markdown."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, *, markdown: bool = False):
         super().__init__(message)
         self.message = message
+        self.markdown = markdown
 
 
 class NotFound(AccompanimentError):
@@ -70,8 +79,8 @@ class PersonalDataRefused(Invalid):
     """Free text (label, note, reason) holding contact details or health data (RGPD). ``kind`` is
     ``email``, ``phone`` or ``health``."""
 
-    def __init__(self, message: str, kind: str = ""):
-        super().__init__(message)
+    def __init__(self, message: str, kind: str = "", *, markdown: bool = True):
+        super().__init__(message, markdown=markdown)
         self.kind = kind
 
 
@@ -322,6 +331,16 @@ class OutcomeResult:
     form_from_project: bool = False
 
 
+def _quote(value: str) -> str:
+    """A typed value named in a message (plain text, like every message of this module): « valeur »."""
+    return f"« {value} »"
+
+
+def _count(n: int) -> str:
+    """``1234`` → ``1 234`` (a narrow no-break space between thousands)."""
+    return f"{n:,}".replace(",", "\u202f")
+
+
 # -- the service -------------------------------------------------------------------------------
 
 
@@ -370,7 +389,7 @@ class AccompanimentService:
         if value is None and optional:
             return
         if value not in clist.keys():
-            raise Invalid(f"Valeur inconnue pour {clist.name} : {quote(str(value))}. "
+            raise Invalid(f"Valeur inconnue pour {clist.name} : {_quote(str(value))}. "
                           f"Valeurs possibles : {', '.join(clist.labels())}.")
 
     def _check_label(self, label: str) -> str:
@@ -379,9 +398,9 @@ class AccompanimentService:
             raise Invalid("Le nom du projet est vide.")
         if len(label) > LABEL_MAX or len(fold(label)) > 80:
             raise Invalid(f"Nom de projet trop long ({len(label)} caractères, {LABEL_MAX} au plus) : "
-                          f"{quote(label)}. Un nom court suffit, par exemple « Café culturel Pixel ».")
+                          f"{_quote(label)}. Un nom court suffit, par exemple « Café culturel Pixel ».")
         if parse_project_code(label) is not None:
-            raise Invalid(f"{quote(label)} ressemble à un code de projet : choisissez un nom parlant.")
+            raise Invalid(f"{_quote(label)} ressemble à un code de projet : choisissez un nom parlant.")
         try:
             check_personal_data(label, "le nom du projet")
         except PersonalDataError as exc:
@@ -396,7 +415,7 @@ class AccompanimentService:
         except PersonalDataError as exc:
             raise PersonalDataRefused(exc.message, exc.kind) from None
         except ParseError as exc:
-            raise Invalid(exc.message) from None
+            raise Invalid(exc.message, markdown=True) from None
 
     def _check_date(self, d: date) -> None:
         today = self.clock.today()
@@ -416,7 +435,7 @@ class AccompanimentService:
 
     def _check_partner(self, slug: str) -> None:
         if self.config.partner(slug) is None:
-            raise Invalid(f"Partenaire inconnu : {quote(slug)}.")
+            raise Invalid(f"Partenaire inconnu : {_quote(slug)}.")
 
     # -- projects ----------------------------------------------------------------------------
     async def create_project(self, session: AsyncSession, actor: Actor, new: NewProject) -> ProjectView:
@@ -430,8 +449,9 @@ class AccompanimentService:
         same = await session.scalar(select(Project.code).where(Project.partner == actor.partner,
                                                                Project.label_key == key).limit(1))
         if same is not None:
-            raise Conflict(f"Votre structure suit déjà un projet nommé {quote(label)} ({same}). "
-                           "Choisissez un autre nom, ou utilisez ce code.")
+            # the label is not repeated: the message may be read in a room shared between structures
+            raise Conflict(f"Votre structure suit déjà un projet de ce nom ({same}). Choisissez un autre nom, "
+                           "ou utilisez ce code.")
         code = await self._unique_code(session)
         now = self.clock.now()
         row = Project(code=code, label=label, label_key=key, partner=actor.partner, department=new.department,
@@ -448,9 +468,22 @@ class AccompanimentService:
                 return code
         raise Conflict("Impossible de trouver un code de projet libre ; réessayez.")  # pragma: no cover
 
+    @staticmethod
+    def _check_ref(ref: str) -> str:
+        """A project reference, cleaned, within REF_MAX_WORDS words and REF_MAX_CHARS characters."""
+        ref = clean_text(ref)
+        words = len(ref.split())
+        if words > REF_MAX_WORDS or len(ref) > REF_MAX_CHARS:
+            size = join_fr([f"{_count(words)} mots" if words > REF_MAX_WORDS else "",
+                            f"{_count(len(ref))} caractères" if len(ref) > REF_MAX_CHARS else ""])
+            raise Invalid(f"Référence de projet trop longue ({size} ; au plus {REF_MAX_WORDS} mots et "
+                          f"{REF_MAX_CHARS} caractères) : désignez le projet par son code, par exemple P-7K3Q, "
+                          "ou par quelques mots de son nom, par exemple « Pixel ».")
+        return ref
+
     async def _project_row(self, session: AsyncSession, actor: Actor, ref: str) -> Project:
         """The visible project a code or a label names (NotFound / Ambiguous otherwise)."""
-        ref = clean_text(ref)
+        ref = self._check_ref(ref)
         code = parse_project_code(ref)
         visible = self._visible(actor)
         if code is not None:
@@ -474,10 +507,10 @@ class AccompanimentService:
         if len(rows) == 1:
             return rows[0]
         if not rows:
-            raise NotFound(f"Aucun projet ne correspond à {quote(ref)} parmi ceux que vous pouvez consulter.")
+            raise NotFound(f"Aucun projet ne correspond à {_quote(ref)} parmi ceux que vous pouvez consulter.")
         refs = [ProjectRef(r.code, r.label, r.partner) for r in rows]
         names = ", ".join(f"{r.label} ({r.code})" for r in refs)
-        raise Ambiguous(f"Plusieurs projets correspondent à {quote(ref)} : {names}. Utilisez le code du projet.", refs)
+        raise Ambiguous(f"Plusieurs projets correspondent à {_quote(ref)} : {names}. Utilisez le code du projet.", refs)
 
     async def find_project(self, session: AsyncSession, actor: Actor, ref: str) -> ProjectView:
         """A visible project by code (``P-7K3Q``) or by an unambiguous part of its label (``Pixel``)."""
@@ -518,7 +551,8 @@ class AccompanimentService:
                                                                        Project.label_key == key,
                                                                        Project.id != row.id).limit(1))
                 if same is not None:
-                    raise Conflict(f"Un autre projet s'appelle déjà {quote(label)} ({same}).")
+                    raise Conflict(f"Un autre projet de la structure porte déjà ce nom ({same}) : choisissez-en "
+                                   "un autre.")
             if label != row.label:
                 done.append(Change("label", row.label, label))
                 row.label, row.label_key = label, key
@@ -758,8 +792,15 @@ class AccompanimentService:
     # -- referrals ---------------------------------------------------------------------------
     async def refer(self, session: AsyncSession, actor: Actor, ref: str, to_partner: str,
                     note: str | None = None) -> ReferralView:
-        """Propose a visible project to another partner (who accepts or refuses)."""
+        """Propose a project to another partner (who accepts or refuses). Only the holding partner's
+        members and the coordination may: a partner the project was referred to sees it, but passing it
+        on to a third partner — who would then see its whole history — is the holder's decision."""
         project = await self._project_row(session, actor, ref)
+        if not (actor.sees_all or project.partner == actor.partner):
+            holder = self.partner_name(project.partner)
+            raise Forbidden(f"Le projet {project.code} est porté par {holder} : seule cette structure (ou la "
+                            "coordination du réseau) peut l'orienter vers une autre structure, qui verrait alors "
+                            f"tout son historique. Si une orientation vous semble utile, proposez-la à {holder}.")
         self._check_partner(to_partner)
         if to_partner == project.partner:
             raise Invalid(f"Le projet {project.code} est déjà porté par {self.partner_name(to_partner)}.")
@@ -794,7 +835,7 @@ class AccompanimentService:
         return self._referral_view(row, project)
 
     async def _pending_referral(self, session: AsyncSession, actor: Actor, ref: str) -> tuple[Referral, Project]:
-        ref = clean_text(ref)
+        ref = self._check_ref(ref)
         pending = and_(Referral.project_id == Project.id, Referral.to_partner == actor.partner,
                        Referral.status == "proposee")
         code = parse_project_code(ref)
@@ -807,11 +848,11 @@ class AccompanimentService:
                                       .order_by(Referral.id).limit(6))).all()
         if not rows:
             raise NotFound(f"Aucune orientation en attente vers {self.partner_name(actor.partner)} pour "
-                           f"{quote(ref)}.")
+                           f"{_quote(ref)}.")
         if len(rows) > 1:
             refs = [ProjectRef(p.code, p.label, p.partner) for _, p in rows]
             names = ", ".join(f"{r.label} ({r.code})" for r in refs)
-            raise Ambiguous(f"Plusieurs orientations en attente correspondent à {quote(ref)} : {names}. "
+            raise Ambiguous(f"Plusieurs orientations en attente correspondent à {_quote(ref)} : {names}. "
                             "Utilisez le code du projet.", refs)
         return rows[0][0], rows[0][1]
 

@@ -34,7 +34,6 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from ess_bot.clock import Clock
 from ess_bot.config import Config, role_allows
-from ess_bot.parsing import quote
 from ess_bot.services.periods import Period
 from ess_bot.storage.accompaniments import Accompaniment, Project, ProjectOutcome, Referral
 from ess_bot.vocabulary import (AGE_BANDS, EMPLOYMENT_STATUSES, FRR, GENDERS, MINIMA, MODALITIES, OUTCOMES,
@@ -277,7 +276,7 @@ class ReportService:
         """The partner whose figures an actor gets: advisors their own partner only; coordinators and
         admins every partner (None) or the one they ask for."""
         if requested is not None and self.config.partner(requested) is None:
-            raise ReportForbidden(f"Partenaire inconnu : {quote(requested)}.")
+            raise ReportForbidden(f"Partenaire inconnu : « {requested} ».")
         if role_allows(role, "coordinator"):
             return requested
         if requested is not None and requested != own_partner:

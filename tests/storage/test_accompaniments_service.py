@@ -263,10 +263,20 @@ async def test_referral_accept_makes_the_project_visible(svc, session):
         await svc.refer(session, KARIM, p.code, "urscop")
     with pytest.raises(NotFound):  # no longer pending
         await svc.decide_referral(session, MARC, p.code, accept=False)
-    # the receiving partner may refer it onwards
-    onwards = await svc.refer(session, MARC, p.code, "aldess")
-    assert onwards.from_partner == "urscop"
+    # the receiving partner may not pass it on (the third partner would see its whole history): only the
+    # holder, or the coordination, refers a project
+    with pytest.raises(Forbidden) as exc:
+        await svc.refer(session, MARC, p.code, "aldess")
+    assert (f"Le projet {p.code} est porté par BGE Franche-Comté : seule cette structure (ou la coordination du "
+            "réseau) peut l'orienter") in exc.value.message
+    assert await svc.pending_referrals(session, ALI) == []
+    with pytest.raises(NotFound):
+        await svc.find_project(session, ALI, p.code)
     assert [s.code for s in await svc.list_projects(session, MARC)] == [p.code]
+    sophie = Actor("@sophie:test", "urscop", "coordinator")  # a coordinator of another partner may
+    onwards = await svc.refer(session, sophie, p.code, "aldess")
+    assert (onwards.from_partner, onwards.project_partner) == ("urscop", "bge-fc")
+    assert [x.project_code for x in await svc.pending_referrals(session, ALI)] == [p.code]
 
 
 async def test_referral_refused(svc, session):
@@ -454,3 +464,39 @@ async def test_refer_twice_wording(svc, session):
     with pytest.raises(Conflict) as exc:
         await svc.refer(session, KARIM, p.code, "urscop")
     assert "a déjà été orienté vers URSCOP, qui l'a accepté" in exc.value.message
+
+
+# -- project references are bounded (one condition per word in the label search) -------------------
+
+@pytest.mark.parametrize("words", [1000, 13])
+async def test_a_long_project_reference_is_refused_in_french(svc, session, words):
+    """About 1,000 words used to exceed SQLite's expression depth (one OR per word): refused before
+    any query, naming the limit and an example."""
+    await svc.create_project(session, KARIM, NewProject(label="Café culturel Pixel", department="25"))
+    ref = " ".join(["café"] * words)
+    calls = (lambda: svc.find_project(session, KARIM, ref), lambda: svc.project_history(session, CLAIRE, ref),
+             lambda: svc.log_accompaniment(session, KARIM, acc(ref)), lambda: svc.refer(session, KARIM, ref, "urscop"),
+             lambda: svc.decide_referral(session, MARC, ref, accept=True))
+    for call in calls:
+        with pytest.raises(Invalid) as exc:
+            await call()
+        message = exc.value.message
+        assert "Référence de projet trop longue" in message and "au plus 12 mots et 80 caractères" in message
+        assert "P-7K3Q" in message and "« Pixel »" in message
+    if words == 1000:
+        assert "(1\u202f000 mots et 4\u202f999 caractères ;" in message
+    else:
+        assert "(13 mots ;" in message
+
+
+async def test_a_reference_at_the_limits_is_searched(svc, session):
+    """12 words, or 80 characters: searched on both databases, without an error."""
+    p = await svc.create_project(session, KARIM, NewProject(label="Café culturel Pixel", department="25"))
+    assert (await svc.find_project(session, KARIM, " ".join(["cafe", "pixel"] * 6))).code == p.code
+    with pytest.raises(NotFound):
+        await svc.find_project(session, KARIM, " ".join(["cafe"] * 11 + ["zzzz"]))
+    with pytest.raises(NotFound):
+        await svc.find_project(session, KARIM, "x" * 80)
+    with pytest.raises(Invalid) as exc:
+        await svc.find_project(session, KARIM, "x" * 81)
+    assert "(81 caractères ;" in exc.value.message
