@@ -67,31 +67,34 @@ class FatalMatrixError(FatalError):
 
 class RepeatedWarnings(logging.Filter):
     """matrix-nio logs one WARNING per rate-limited request ("Got 429 response…") and per retried
-    timeout: at most one line per kind and per ``window`` seconds gets through, the next one says how
-    many were folded into it. One instance per bot (a filter on nio's logger, removed at stop)."""
+    connection failure ("Timed out, sleeping for 0s", even when the connection was refused). The
+    failures are the bot's to report — once per outage, see ``Health`` — so nio's retry lines are
+    dropped unless the log is at DEBUG; of its 429 lines at most one per ``window`` seconds gets
+    through, saying how many were folded into it. One instance per bot, on nio's client logger."""
 
-    PATTERNS = {"429": "Got 429 response", "timeout": "Timed out, sleeping"}
+    LOGGER = "nio.client.async_client"
 
     def __init__(self, monotonic: Callable[[], float], window: float = 60.0):
         super().__init__()
         self.monotonic = monotonic
         self.window = window
-        self._last: dict[str, float] = {}
-        self._folded: dict[str, int] = {}
+        self._last = float("-inf")
+        self._folded = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = str(record.msg)
-        kind = next((k for k, p in self.PATTERNS.items() if message.startswith(p)), None)
-        if kind is None:
+        if message.startswith("Timed out, sleeping"):
+            return logging.getLogger(self.LOGGER).isEnabledFor(logging.DEBUG)
+        if not message.startswith("Got 429 response"):
             return True
         now = self.monotonic()
-        if now - self._last.get(kind, float("-inf")) < self.window:
-            self._folded[kind] = self._folded.get(kind, 0) + 1
+        if now - self._last < self.window:
+            self._folded += 1
             return False
-        self._last[kind] = now
-        folded = self._folded.pop(kind, 0)
-        if folded:
-            record.msg = f"{record.msg} (and {folded} more like it in the last {self.window:.0f} s)"
+        self._last = now
+        if self._folded:
+            record.msg = f"{record.msg} (and {self._folded} more in the last {self.window:.0f} s)"
+            self._folded = 0
         return True
 
 
@@ -318,7 +321,7 @@ class MatrixBot:
     async def start(self) -> None:
         """Connect, load, do the first sync. A database or homeserver that cannot be reached, or refused
         credentials, raise :class:`FatalError` with one French sentence naming what and where."""
-        logging.getLogger("nio").addFilter(self._log_filter)
+        logging.getLogger(RepeatedWarnings.LOGGER).addFilter(self._log_filter)
         started = self.clock.monotonic()
         prefetched = prefetched_since = None
         if self._app is None:
@@ -387,8 +390,8 @@ class MatrixBot:
                     raise FatalMatrixError(f"Serveur Matrix injoignable : {self.config.matrix.homeserver} "
                                            f"({_network_reason(exc)}). Vérifiez matrix.homeserver et le réseau, "
                                            "puis relancez.") from exc
-                log.warning("homeserver %s unreachable at start (%s); trying again", self.config.matrix.homeserver,
-                            exc)
+                log.debug("homeserver %s unreachable at start (%s); trying again", self.config.matrix.homeserver,
+                          exc)
                 await asyncio.sleep(min(attempt, self.backoff_max))
 
     async def stop(self) -> None:
@@ -408,7 +411,7 @@ class MatrixBot:
         await self.client.close()
         if self._app is not None:
             await self._app.close()
-        logging.getLogger("nio").removeFilter(self._log_filter)
+        logging.getLogger(RepeatedWarnings.LOGGER).removeFilter(self._log_filter)
 
     async def run_forever(self) -> None:
         """Start, then run until cancelled. Each task survives errors (see :meth:`_spawn`); the first

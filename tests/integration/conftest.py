@@ -25,12 +25,14 @@ class BotRunner:
     partner_rooms: dict = field(default_factory=dict)
     matrix_overrides: dict = field(default_factory=dict)
     extra_config: dict = field(default_factory=dict)   # other sections: {"http": {...}, "events": {...}}
+    db_url: str | None = None                          # default: an SQLite file in workdir
     bot: MatrixBot | None = None
 
     def config(self):
         matrix = {"homeserver": self.synapse.base_url, "user_id": self.user_id, "password": self.password,
                   "store_path": str(self.workdir / "store"), "sync_timeout_ms": 1000, **self.matrix_overrides}
-        return network_config(f"sqlite+aiosqlite:///{self.workdir}/bot.db", members=self.members, rooms=self.rooms,
+        return network_config(self.db_url or f"sqlite+aiosqlite:///{self.workdir}/bot.db", members=self.members,
+                              rooms=self.rooms,
                               partner_rooms=self.partner_rooms, matrix=matrix, base_dir=self.workdir,
                               extra=self.extra_config)
 
