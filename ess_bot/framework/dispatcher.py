@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ess_bot.config import ROLE_LABELS, ROLE_LABELS_PLURAL, Config, role_allows
 from ess_bot.clock import Clock
+from ess_bot.formatting import md_code, md_escape
 from ess_bot.framework.command import Command, Registry, help_text, with_prefix
 from ess_bot.framework.context import Context, Runtime, UserError
 from ess_bot.framework.messages import Incoming, Outgoing, render_markdown
@@ -348,7 +349,7 @@ class Dispatcher:
         if cmd is None:
             suggestion = self.registry.suggest(parsed.name, ctx.role)
             hint = f" Vouliez-vous dire `{p}{suggestion}` ?" if suggestion else ""
-            raise UserError(f"Commande inconnue : `{p}{parsed.name}`.{hint} "
+            raise UserError(f"Commande inconnue : {md_code(p + parsed.name)}.{hint} "
                             f"Tapez `{p}aide` pour la liste des commandes.")
         ctx.command = cmd
         if ctx.room_kind not in cmd.where:
@@ -377,9 +378,9 @@ class Dispatcher:
     def _stranger_message(self) -> str:
         contacts = self.config.contacts_for_access()
         if self.config.bot.admin_contact:
-            whom = self.config.bot.admin_contact
+            whom = md_escape(self.config.bot.admin_contact)
         elif contacts:
-            whom = ", ".join(f"{m.display} ({m.user_id})" for m in contacts)
+            whom = ", ".join(f"{md_escape(m.display)} ({md_escape(m.user_id)})" for m in contacts)
         else:
             whom = "l'administrateur du bot"
         return ("Bonjour ! Je suis l'assistant du réseau ESS de Bourgogne-Franche-Comté. Je ne vous trouve pas "
