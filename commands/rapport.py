@@ -12,9 +12,10 @@ import re
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ess_bot.formatting import md_code, md_escape
 from ess_bot.framework.command import command
 from ess_bot.framework.context import Context, UserError
-from ess_bot.parsing import choice_key, quote
+from ess_bot.parsing import choice_key
 from ess_bot.report_files import (CSV_MIMETYPE, PNG_MIMETYPE, XLSX_MIMETYPE, csv_bytes, file_stem, png_bytes,
                                   summary_markdown, xlsx_bytes)
 from ess_bot.services.periods import PeriodError, parse_period
@@ -47,14 +48,14 @@ async def rapport(ctx: Context, args: list[str]) -> None:
     except PeriodError as exc:
         hint = ""
         if ctx.member.role != "advisor" and any(w.isalpha() and len(w) > 2 for w in period_words):
-            hint = " Pour une structure, ajoutez son identifiant : " + ", ".join(
-                f"`{p.slug}`" for p in ctx.config.partners) + "."
+            hint = " Pour une structure, ajoutez son identifiant : " + _slugs(ctx) + "."
         raise UserError(f"{exc.message}{hint}\nExemple : `{ctx.prefix}{EXAMPLE[1:]}`") from None
     svc = ctx.services.reports
     try:
         scope = svc.scope(ctx.member.role, ctx.member.partner, requested)
     except ReportForbidden as exc:
-        raise UserError(f"🔒 {exc.message} Exemple : `{ctx.prefix}rapport {text or 'T3 2026'}`".rstrip()) from None
+        raise UserError(f"🔒 {md_escape(exc.message)} Exemple : "
+                        f"{md_code(f'{ctx.prefix}rapport ' + (text or 'T3 2026'))}") from None
     # Two connections work at once (the activity cube on a second, read-only session; the projects on
     # the command's), and the chart, which needs only the cube, is drawn in a thread meanwhile.
     charts: list[asyncio.Future] = []
@@ -70,7 +71,7 @@ async def rapport(ctx: Context, args: list[str]) -> None:
         png_data = await charts[0] if charts else None
     summary = summary_markdown(report)
     if ctx.room_kind == "partner" and ctx.member.role != "advisor":
-        summary += (f"\n(Dans ce salon, seuls les chiffres de {report.scope_name} s'affichent ; pour tout le réseau, "
+        summary += (f"\n(Dans ce salon, seuls les chiffres de {md_escape(report.scope_name)} s'affichent ; pour tout le réseau, "
                     f"écrivez-moi en message direct ou dans le salon de coordination.)")
     ctx.reply(summary)
     stem = file_stem(report)
@@ -95,9 +96,8 @@ def _split(ctx: Context, args: list[str]) -> tuple[list[str], str | None, bool]:
             value = m.group(1).strip()
             slug = keys.get(choice_key(value))
             if slug is None:
-                raise UserError(f"Structure inconnue : {quote(value)}. Structures : "
-                                + ", ".join(f"`{p.slug}`" for p in ctx.config.partners)
-                                + f". Exemple : `{ctx.prefix}rapport 2026 urscop`")
+                raise UserError(f"Structure inconnue : « {md_escape(value)} ». Structures : {_slugs(ctx)}. "
+                                f"Exemple : `{ctx.prefix}rapport 2026 urscop`")
             requested = slug
             del words[i]
             break
@@ -106,7 +106,7 @@ def _split(ctx: Context, args: list[str]) -> tuple[list[str], str | None, bool]:
         if found is None:
             break
         if requested is not None and found != requested:
-            names = [ctx.config.partner(s).name for s in (requested, found)]
+            names = [md_escape(ctx.config.partner(s).name) for s in (requested, found)]
             raise UserError(f"Une structure à la fois, s'il vous plaît (j'en vois deux : {names[0]} et {names[1]}). "
                             f"Exemple : `{ctx.prefix}rapport 2026 urscop`")
         requested = found
@@ -123,6 +123,10 @@ def _split(ctx: Context, args: list[str]) -> tuple[list[str], str | None, bool]:
         raise UserError(f"Tout le réseau ou une structure, il faut choisir. Exemple : `{ctx.prefix}rapport 2026` ou "
                         f"`{ctx.prefix}rapport 2026 urscop`")
     return rest, requested, network
+
+
+def _slugs(ctx: Context) -> str:
+    return ", ".join(md_code(p.slug) for p in ctx.config.partners)
 
 
 def _find_partner(words: list[str], keys: dict[str, str]) -> str | None:
@@ -145,11 +149,11 @@ def _room_scope(ctx: Context, requested: str | None, network: bool) -> str | Non
         return requested
     room_partner = ctx.config.partner_by_room(ctx.event.room_id)
     if room_partner.slug != ctx.member.partner:
-        raise UserError(f"🔒 Ce salon est celui de {room_partner.name} : je n'y affiche pas de bilan pour une autre "
+        raise UserError(f"🔒 Ce salon est celui de {md_escape(room_partner.name)} : je n'y affiche pas de bilan pour une autre "
                         "structure. Écrivez-moi en message direct ou dans le salon de votre structure, par exemple "
                         f"`{ctx.prefix}rapport T3 2026`.")
     if network or (requested is not None and requested != room_partner.slug):
-        raise UserError(f"🔒 Dans le salon de {room_partner.name}, seuls ses chiffres s'affichent (tout le salon lit "
+        raise UserError(f"🔒 Dans le salon de {md_escape(room_partner.name)}, seuls ses chiffres s'affichent (tout le salon lit "
                         "la réponse). Pour tout le réseau ou une autre structure, écrivez-moi en message direct ou "
                         f"dans le salon de coordination : `{ctx.prefix}rapport 2026`.")
     return room_partner.slug

@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from ess_bot.formatting import MONTHS_FR, date_fr, join_fr, minutes_fr, time_fr
+from ess_bot.formatting import MONTHS_FR, date_fr, join_fr, md_escape, minutes_fr, time_fr
 from ess_bot.services.reports import Activity, HoursChart, Report
 from ess_bot.vocabulary import (AGE_BANDS, DEPARTMENT_NAMES, EMPLOYMENT_STATUSES, FRR, GENDERS, LEGAL_FORMS, MINIMA,
                                 MODALITIES, OUTCOMES, PHASES, QPV, ChoiceList)
@@ -101,7 +101,8 @@ def summary_markdown(report: Report) -> str:
     """The short French summary posted with the files (and printed by ``ess-bot rapport``)."""
     t, p, o, r = report.totals, report.profile, report.outcomes, report.referrals
     period = report.period
-    head = (f"📊 **Bilan d'accompagnement — {period.label}** ({period.dates_text()}) · {report.scope_name}")
+    head = (f"📊 **Bilan d'accompagnement — {md_escape(period.label)}** ({md_escape(period.dates_text())}) · "
+            f"{md_escape(report.scope_name)}")
     if not t.accompaniments:
         lines = [head, "Aucun suivi enregistré sur cette période."]
     else:
@@ -112,7 +113,7 @@ def summary_markdown(report: Report) -> str:
             [(PHASES.label(k), a) for k, a in report.by_phase if a.accompaniments]))
         if report.partner is None:
             lines.append("- Par structure : " + _activity_list(
-                [(report.partner_name(k), a) for k, a in report.by_partner if a.accompaniments]))
+                [(md_escape(report.partner_name(k)), a) for k, a in report.by_partner if a.accompaniments]))
         lines.append("- Par département : " + " · ".join(
             f"{department_label(k)} {plural(a.projects, 'projet')}" for k, a in report.by_department))
         ages = ", ".join(f"{label} {percent(report, n)}" for label, n in (
@@ -144,6 +145,7 @@ def summary_markdown(report: Report) -> str:
 
 
 def _activity_list(items: list[tuple[str, Activity]]) -> str:
+    """``label n (hours)`` joined by `` · ``; the labels are Markdown (escaped by the caller)."""
     if not items:
         return "—"
     return " · ".join(f"{label} {number_fr(a.accompaniments)} ({hours_fr(a.minutes)})" for label, a in items)
@@ -214,9 +216,26 @@ def _profile_headlines(report: Report) -> list[tuple[str, int]]:
             ("profil non renseigné", p.unknown_profile)]
 
 
+# -- formulas: no text cell may start what a spreadsheet reads as a formula ---------------------
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutral(value):
+    """A text that a spreadsheet would read as a formula (it starts with ``=``, ``+``, ``-``, ``@``, a
+    tab or a carriage return — a partner named ``=HYPERLINK(…)`` in the configuration, say) gets an
+    apostrophe in front, as OWASP advises for CSV injection; numbers, dates and other texts are left
+    as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _csv_value(value) -> str:
     if isinstance(value, Decimal):
         return format(value, "f").replace(".", ",")
+    if isinstance(value, str):
+        return neutral(value)
     return str(value)
 
 
@@ -226,8 +245,8 @@ def csv_bytes(report: Report) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     writer.writerow(["période", "périmètre", "rubrique", "groupe", "indicateur", "valeur"])
-    period, scope = report.period.label, report.scope_name
-    writer.writerows([period, scope, section, group, name, _csv_value(value)]
+    period, scope = neutral(report.period.label), neutral(report.scope_name)
+    writer.writerows([period, scope, neutral(section), neutral(group), neutral(name), _csv_value(value)]
                      for section, group, name, value in tidy_rows(report))
     return out.getvalue().encode("utf-8-sig")
 
@@ -269,17 +288,17 @@ def xlsx_bytes(report: Report) -> bytes:
     ws = wb.create_sheet("Synthèse")
     ws.column_dimensions["A"].width, ws.column_dimensions["B"].width = 48, 30
     ws.append([_cell(ws, f"Bilan d'accompagnement — {report.period.label}", title_font)])
-    ws.append(["Période", f"{report.period.dates_text()}"])
+    ws.append(["Période", neutral(report.period.dates_text())])
     for label, day in (("Du", report.period.start), ("Au", report.period.end)):
         cell = _cell(ws, day, None)
         cell.number_format = "DD/MM/YYYY"
         ws.append([label, cell])
-    ws.append(["Périmètre", report.scope_name])
+    ws.append(["Périmètre", neutral(report.scope_name)])
     ws.append(["Généré le", generated_text(report)])
     ws.append([])
     ws.append([_cell(ws, "Indicateur", bold), _cell(ws, "Valeur", bold)])
     for label, value in synthesis_rows(report):
-        ws.append([label, _num(value)])
+        ws.append([neutral(label), _num(value)])
     ws.append([])
     ws.append(["Les parts sont calculées sur les projets accompagnés pendant la période. Les suivis annulés ne "
                "comptent pas. Aucun nom de projet ni donnée de porteur·euse ne figure dans ce classeur."])
@@ -339,13 +358,13 @@ def synthesis_rows(report: Report) -> list[tuple[str, int | Decimal]]:
 
 
 def _num(value):
-    """Decimals as floats (Excel numbers), the rest as is."""
-    return float(value) if isinstance(value, Decimal) else value
+    """Decimals as floats (Excel numbers), texts neutralised (:func:`neutral`), the rest as is."""
+    return float(value) if isinstance(value, Decimal) else neutral(value)
 
 
 def _cell(ws, value, font):
     from openpyxl.cell import WriteOnlyCell
-    cell = WriteOnlyCell(ws, value=value)
+    cell = WriteOnlyCell(ws, value=neutral(value))
     if font is not None:
         cell.font = font
     return cell
@@ -384,7 +403,7 @@ def png_bytes(data: Report | HoursChart) -> bytes:
                      for x, (b, v) in enumerate(zip(bottom, values)) if v]
             color = COLORS[i % len(COLORS)]
             ax.add_collection(PolyCollection(verts, facecolors=color, edgecolors="none", antialiaseds=False))
-            handles.append(Patch(facecolor=color, label=name))
+            handles.append(Patch(facecolor=color, label=_chart_text(name)))
             bottom = [b + v for b, v in zip(bottom, values)]
         ax.set_xlim(-0.6, max(len(months), 1) - 0.4)
         ax.set_ylim(0, max(bottom + [1.0]) * 1.08)
@@ -403,12 +422,18 @@ def png_bytes(data: Report | HoursChart) -> bytes:
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
         ax.set_title(f"Heures d'accompagnement par structure et par mois — {chart.period.label}\n"
-                     f"{chart.scope_name}", fontsize=10)
+                     f"{_chart_text(chart.scope_name)}", fontsize=10)
         if handles:
             ax.legend(handles=handles, fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0))
         out = io.BytesIO()
         fig.savefig(out, format="png", metadata={"Software": None}, pil_kwargs={"compress_level": 3})
         return out.getvalue()
+
+
+def _chart_text(text: str) -> str:
+    """A configuration name drawn as is: matplotlib would read ``$…$`` as mathematics (and fail on a
+    malformed formula)."""
+    return text.replace("$", r"\$")
 
 
 def render_files(report: Report) -> list[ReportFile]:

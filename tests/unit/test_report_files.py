@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from ess_bot.framework.messages import render_markdown
 from ess_bot.report_files import (csv_bytes, file_stem, number_fr, png_bytes, render_files, summary_markdown,
                                   tidy_rows, xlsx_bytes)
 from ess_bot.services.periods import quarter_period
@@ -56,6 +57,7 @@ def test_summary(reports):
     assert lines[0] == ("📊 **Bilan d'accompagnement — 3e trimestre 2026** (du 1er juillet au 30 septembre 2026) · "
                         "tout le réseau")
     assert lines[1] == "- **9 suivis**, 5 projets accompagnés (dont 4 nouveaux), **11 h 30** d'accompagnement"
+    text = render_markdown(text)[0]  # the rest as people read it (names are escaped in the Markdown)
     assert "accueil 3 (2 h 15)" in text and "émergence 3 (5 h 45)" in text and "lancement" not in text
     assert "BGE Franche-Comté 5 (6 h 45) · URSCOP 2 (3 h) · Aldess 2 (1 h 45)" in text
     assert "21 (Côte-d'Or) 1 projet · 25 (Doubs) 1 projet" in text
