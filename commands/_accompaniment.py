@@ -7,12 +7,13 @@ Not a command module (the leading underscore keeps it out of the registry): impo
 from __future__ import annotations
 
 import difflib
+import re
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Iterator
 
 from ess_bot.framework.command import example_for as ex  # noqa: F401 (re-exported)
-from ess_bot.formatting import date_fr, join_fr, minutes_fr
+from ess_bot.formatting import date_fr, join_fr, md_escape, minutes_fr, pill
 from ess_bot.framework.context import Context, UserError
 from ess_bot.parsing import ParseError, PersonalDataError, choice_key, parse_number
 from ess_bot.services.accompaniments import (AccompanimentError, AccompanimentService, AccompanimentView, Actor,
@@ -32,13 +33,33 @@ def service(ctx: Context) -> AccompanimentService:
     return ctx.services.accompaniments
 
 
+# -- escaping ------------------------------------------------------------------------------------
+#
+# Every text a person or the configuration provided (labels, notes, reasons, partner and member names,
+# typed values) is escaped where it is put into a Markdown reply: the helpers below return Markdown.
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def said(value: object) -> str:
+    """A value the person typed, named in a reply: ``« valeur »``, escaped for Markdown (control
+    characters shown as a space)."""
+    return f"« {md_escape(_UNPRINTABLE.sub(' ', str(value if value is not None else '')))} »"
+
+
+def error_text(exc: AccompanimentError) -> str:
+    """A service refusal as Markdown: the service writes plain text, except what it carries over from
+    the parser (already Markdown)."""
+    return exc.message if exc.markdown else md_escape(exc.message)
+
+
 @contextmanager
 def user_errors(ctx: Context, example: str | None = None) -> Iterator[None]:
     """Turn parser and domain refusals into a French reply (with an example when useful)."""
     try:
         yield
     except Ambiguous as exc:
-        message = exc.message
+        message = error_text(exc)
         if any(not label_shown_for_holder(ctx, c.partner) for c in exc.candidates):
             # a shared room: name the candidates by code and holder, not by label
             names = join_fr([f"{c.code} ({partner_name(ctx, c.partner)})" for c in exc.candidates])
@@ -49,13 +70,14 @@ def user_errors(ctx: Context, example: str | None = None) -> Iterator[None]:
     except (PersonalDataError, PersonalDataRefused) as exc:
         # the message with the personal data stays in the room: say how to remove it
         what = "cette donnée de santé" if exc.kind == "health" else "ces coordonnées"
-        message = (f"{exc.message} Pensez aussi à supprimer votre message (menu du message → « Supprimer ») : "
+        text = error_text(exc) if isinstance(exc, AccompanimentError) else exc.message
+        message = (f"{text} Pensez aussi à supprimer votre message (menu du message → « Supprimer ») : "
                    f"il contient {what}.")
         if example:
             message += f"\nExemple : `{ex(ctx, example)}`"
         raise UserError(message) from None
     except (ParseError, AccompanimentError) as exc:
-        message = exc.message
+        message = error_text(exc) if isinstance(exc, AccompanimentError) else exc.message
         if example and "Exemple" not in message and "exemple" not in message:
             message += f"\nExemple : `{ex(ctx, example)}`"
         raise UserError(message) from None
@@ -147,37 +169,54 @@ def subcommand_hint(ctx: Context, word: str) -> str | None:
 
 # -- wording -------------------------------------------------------------------------------------
 
-def member_name(ctx: Context, user_id: str | None) -> str:
+def _member_text(ctx: Context, user_id: str | None) -> str:
     if not user_id:
         return "?"
     m = ctx.config.member(user_id)
     return m.display if m else user_id
 
 
-def partner_name(ctx: Context, slug: str) -> str:
+def _partner_text(ctx: Context, slug: str) -> str:
     p = ctx.config.partner(slug)
     return p.name if p else slug
+
+
+def member_name(ctx: Context, user_id: str | None) -> str:
+    """The member's display name (from the configuration), escaped for Markdown."""
+    return md_escape(_member_text(ctx, user_id))
+
+
+def partner_name(ctx: Context, slug: str) -> str:
+    """The partner's name (from the configuration), escaped for Markdown."""
+    return md_escape(_partner_text(ctx, slug))
+
+
+def member_pill(ctx: Context, user_id: str) -> str:
+    """A mention pill for the member, named by their display name."""
+    return pill(user_id, _member_text(ctx, user_id))
 
 
 _VOWELS = frozenset("aeiouyAEIOUY")
 
 
 def de_partner(name: str) -> str:
-    """``de`` before a name, elided before a vowel: ``d'URSCOP``, ``d'Aldess``, ``de BGE Franche-Comté``."""
-    first = fold(name[:1])
+    """``de`` before a name (Markdown), elided before a vowel: ``d'URSCOP``, ``d'Aldess``,
+    ``de BGE Franche-Comté``."""
+    first = fold(name.lstrip("\\")[:1])
     return f"d'{name}" if first and first in _VOWELS else f"de {name}"
 
 
 def member_with_partner(ctx: Context, user_id: str | None, partner: str) -> str:
-    """``Karim (BGE Franche-Comté)`` — or just ``Karim (BGE)`` when the display name already names it."""
-    name = member_name(ctx, user_id)
+    """``Karim (BGE Franche-Comté)`` — or just ``Karim (BGE)`` when the display name already names it
+    (Markdown)."""
+    name = _member_text(ctx, user_id)
     p = ctx.config.partner(partner)
-    full = partner_name(ctx, partner)
+    full = _partner_text(ctx, partner)
     words = {fold(w) for w in name.replace("(", " ").replace(")", " ").replace(",", " ").split()}
     marks = {fold(full), fold(partner), fold(partner.split("-")[0]), fold(full.split()[0]) if full.split() else ""}
     if p is not None and (fold(full) in fold(name) or any(m and len(m) >= 3 and m in words for m in marks)):
-        return name
-    return f"{name} ({full})"
+        return md_escape(name)
+    return f"{md_escape(name)} ({md_escape(full)})"
 
 
 def department_text(dep: str) -> str:
@@ -193,7 +232,8 @@ def fte_text(value: Decimal | None) -> str:
 
 
 def project_title(label: str, code: str) -> str:
-    return f"{label} ({code})"
+    """``Café culturel Pixel (P-7K3Q)``, as Markdown."""
+    return f"{md_escape(label)} ({code})"
 
 
 def record_summary(view: AccompanimentView, with_project: bool = True, *, label: bool = True) -> str:
@@ -215,7 +255,7 @@ def record_line(ctx: Context, view: AccompanimentView, *, advisor: bool = False,
     if advisor:
         text += f" · {member_with_partner(ctx, view.advisor, view.partner)}"
     if view.note:
-        text += f" — « {view.note} »"
+        text += f" — {said(view.note)}"
     return text
 
 
@@ -252,9 +292,9 @@ def referral_line(ctx: Context, r: ReferralView) -> str:
     text = (f"{date_fr(r.date, weekday=False)} : {partner_name(ctx, r.from_partner)} → "
             f"{partner_name(ctx, r.to_partner)}, {REFERRAL_STATUSES.label(r.status)}")
     if r.note:
-        text += f" (« {r.note} »)"
+        text += f" ({said(r.note)})"
     if r.reason:
-        text += f" — raison : « {r.reason} »"
+        text += f" — raison : {said(r.reason)}"
     return text
 
 
@@ -287,7 +327,7 @@ def value_text(name: str, value) -> str:
         return fte_text(value)
     if name == "themes":
         return ", ".join(THEMES.label(t) for t in value)
-    return str(value)
+    return md_escape(value)
 
 
 def changes_text(changes: list[Change]) -> str:

@@ -3,14 +3,15 @@ partner (accept/refuse), outcome."""
 
 from __future__ import annotations
 
-from commands._accompaniment import (actor, changes_text, de_partner, ex, list_audience, member_name, outcome_text,
-                                     partner_name, profile_lines, project_lines, referral_line, require_project_place,
+from commands._accompaniment import (actor, changes_text, de_partner, ex, label_shown_for_holder, list_audience,
+                                     member_name, member_pill, outcome_text, partner_name, profile_lines,
+                                     project_lines, project_title, referral_line, require_project_place, said,
                                      service, shows_project, subcommand_hint, user_errors, value_text, FIELD_LABELS)
-from ess_bot.formatting import date_fr, join_fr, minutes_fr, pill
+from ess_bot.formatting import date_fr, join_fr, md_code, md_escape, minutes_fr
 from ess_bot.framework.command import command, help_text, subcommand
 from ess_bot.framework.context import Context, UserError
 from ess_bot.parsing import (ParseError, Token, choice_key, looks_like_code, match_age, match_among,
-                             match_choice, match_phrase, parse_fte, parse_yes_no, quote, resolve_options,
+                             match_choice, match_phrase, parse_fte, parse_yes_no, resolve_options,
                              retention_start, split_options)
 from ess_bot.services.accompaniments import Change, NewOutcome, NewProject, Profile, ProjectChanges
 from ess_bot.vocabulary import (AGE_BANDS, DEPARTMENT_LIST, EMPLOYMENT_STATUSES, ESUS, FRR, GENDERS, LEGAL_FORMS,
@@ -60,10 +61,12 @@ async def projet(ctx: Context, args: list[str]) -> None:
         near = None if looks_like_code(args[0]) else subcommand_hint(ctx, args[0])
         if near is not None:
             rest = " ".join(f'"{t.text}"' if t.quoted else t.text for t in ctx.tokens[1:])
-            raise UserError(f"Sous-commande inconnue {quote(args[0])}. Vouliez-vous dire `{near}` ? Par exemple : "
-                            f"`{(near + ' ' + rest).strip()}` (toutes les sous-commandes : `{ctx.prefix}aide projet`).")
-        raise UserError(f"Sous-commande inconnue {quote(args[0])}. Pour consulter un projet : "
-                        f"`{ctx.prefix}projet voir {' '.join(args)}`.\n\n" + help_text(ctx.command, ctx.role, ctx.prefix))
+            raise UserError(f"Sous-commande inconnue {said(args[0])}. Vouliez-vous dire `{near}` ? Par exemple : "
+                            f"{md_code((near + ' ' + rest).strip())} (toutes les sous-commandes : "
+                            f"`{ctx.prefix}aide projet`).")
+        raise UserError(f"Sous-commande inconnue {said(args[0])}. Pour consulter un projet : "
+                        f"{md_code(f'{ctx.prefix}projet voir ' + ' '.join(args))}.\n\n"
+                        + help_text(ctx.command, ctx.role, ctx.prefix))
     raise UserError(help_text(ctx.command, ctx.role, ctx.prefix))
 
 
@@ -96,13 +99,13 @@ async def nouveau(ctx: Context, args: list[str]) -> None:
             i += _positional_project_words(plain, i, values, words)
     if len(quoted) > 1:
         raise UserError(f"Un seul nom entre guillemets, s'il vous plaît (j'en vois {len(quoted)} : "
-                        f"{join_fr([quote(q) for q in quoted])}). Exemple : `{ex(ctx, NEW_EXAMPLE)}`")
+                        f"{join_fr([said(q) for q in quoted])}). Exemple : `{ex(ctx, NEW_EXAMPLE)}`")
     if quoted and words:
-        raise UserError(f"Je n'ai pas compris {join_fr([quote(w) for w in words])}. Exemple : `{ex(ctx, NEW_EXAMPLE)}`")
+        raise UserError(f"Je n'ai pas compris {join_fr([said(w) for w in words])}. Exemple : `{ex(ctx, NEW_EXAMPLE)}`")
     label = quoted[0] if quoted else " ".join(words)
     if "label" in values:
         if label:
-            raise UserError(f"Le nom est donné deux fois ({quote(label)} et {quote(values['label'])}). "
+            raise UserError(f"Le nom est donné deux fois ({said(label)} et {said(values['label'])}). "
                             f"Exemple : `{ex(ctx, NEW_EXAMPLE)}`")
         label = values.pop("label")
     if not label:
@@ -113,7 +116,7 @@ async def nouveau(ctx: Context, args: list[str]) -> None:
         partner = ctx.config.partner(me.partner)
         deps = partner.departments if partner else ()
         if len(deps) != 1:
-            covered = f" ({partner.name} couvre {join_fr(list(deps))})" if deps else ""
+            covered = f" ({md_escape(partner.name)} couvre {join_fr([md_escape(d) for d in deps])})" if deps else ""
             raise UserError(f"Dans quel département est le projet{covered} ? Précisez-le avec `dep=`. "
                             f"Exemple : `{ex(ctx, NEW_EXAMPLE)}`")
         values["department"] = deps[0]
@@ -124,7 +127,9 @@ async def nouveau(ctx: Context, args: list[str]) -> None:
             defaults.add(name)
     with user_errors(ctx, NEW_EXAMPLE):
         view = await service(ctx).create_project(ctx.session, me, NewProject(label=label, **values))
-    lines = [f"✅ Projet **{view.code}** créé — {view.label}", *project_lines(ctx, view, defaults),
+    # the label only where the room may read it (the person typed it, but the reply does not repeat it)
+    named = f" — {md_escape(view.label)}" if label_shown_for_holder(ctx, view.partner) else ""
+    lines = [f"✅ Projet **{view.code}** créé{named}", *project_lines(ctx, view, defaults),
              f"Notez ce code : il sert à enregistrer les suivis, par exemple "
              f"`{ctx.prefix}suivi {view.code} accueil 1h`.",
              f"Pour corriger : `{ctx.prefix}projet modifier {view.code} nature=reprise` ; profil du porteur "
@@ -179,7 +184,7 @@ def _positional_project_words(plain: list[str], i: int, values: dict, words: lis
 
 def _put_project_value(name: str, value: object, text: str, values: dict) -> None:
     if name in values and values[name] != value:
-        raise ParseError(f"{quote(text)} contredit une autre valeur déjà donnée pour ce champ "
+        raise ParseError(f"{said(text)} contredit une autre valeur déjà donnée pour ce champ "
                          f"({value_text(name, values[name])}). Gardez-en une seule. Exemple : `{NEW_EXAMPLE}`")
     values[name] = value
 
@@ -195,7 +200,7 @@ async def voir(ctx: Context, args: list[str]) -> None:
         history = await service(ctx).project_history(ctx.session, actor(ctx), " ".join(args), limit=1)
     p = history.project
     await require_project_place(ctx, p.code, "la fiche d'un projet", f"!projet voir {p.code}")
-    lines = [f"**{p.label}** ({p.code})", *project_lines(ctx, p),
+    lines = [f"**{md_escape(p.label)}** ({p.code})", *project_lines(ctx, p),
              f"- créé le {date_fr(p.created_at.astimezone(ctx.clock.tz), weekday=False)} par "
              f"{member_name(ctx, p.created_by)}"]
     profile = profile_lines(p.profile)
@@ -230,7 +235,7 @@ async def liste(ctx: Context, args: list[str]) -> None:
     else:
         lines.append(f"**Projets** ({len(rows)}{' au plus' if len(rows) == 30 else ''}) :")
         for r in rows:
-            text = f"- **{r.label}** ({r.code}) · {r.department} · {NATURES.label(r.nature)}"
+            text = f"- **{md_escape(r.label)}** ({r.code}) · {r.department} · {NATURES.label(r.nature)}"
             if r.partner != me.partner:
                 text += f" · {partner_name(ctx, r.partner)}"
             if r.sessions:
@@ -243,8 +248,9 @@ async def liste(ctx: Context, args: list[str]) -> None:
             lines.append(text)
     if pending:
         lines.append(f"Orientations en attente de votre réponse ({len(pending)}) :")
-        lines += [f"- {r.project_label} ({r.project_code}), proposé par {partner_name(ctx, r.from_partner)} — "
-                  f"`{ctx.prefix}projet accepter {r.project_code}`" for r in pending]
+        lines += [f"- {project_title(r.project_label, r.project_code)}, proposé par {partner_name(ctx, r.from_partner)}"
+                  f"{f' (motif : {said(r.note)})' if r.note else ''} — `{ctx.prefix}projet accepter {r.project_code}` "
+                  f"ou `{ctx.prefix}projet refuser {r.project_code} \"raison\"`" for r in pending]
     ctx.reply("\n".join(lines))
 
 
@@ -271,7 +277,7 @@ async def modifier(ctx: Context, args: list[str]) -> None:
     with user_errors(ctx, MODIFY_EXAMPLE):
         view, done = await service(ctx).update_project(ctx.session, actor(ctx), ref, ProjectChanges(**values))
     shown = await shows_project(ctx, view.code, view.partner)
-    title = f"{view.label} ({view.code})" if shown else view.code
+    title = project_title(view.label, view.code) if shown else view.code
     if not done:
         ctx.reply(f"Rien n'a changé : {title} avait déjà ces valeurs.")
         return
@@ -310,7 +316,7 @@ async def profil(ctx: Context, args: list[str]) -> None:
                                 PROFILE_EXAMPLE.replace("P-7K3Q", project.code))
     with user_errors(ctx, PROFILE_EXAMPLE):
         view, done = await svc.set_profile(ctx.session, actor(ctx), project.code, Profile(**values))
-    title = f"{view.label} ({view.code})"
+    title = project_title(view.label, view.code)
     head = (f"✅ Profil du porteur {de_partner(title)} enregistré" if done
             else f"Rien n'a changé pour {title}")
     ctx.reply("\n".join([head + " :", *profile_lines(view.profile)]))
@@ -324,7 +330,7 @@ def _profile_values(ctx: Context, toks: list[Token]) -> dict[str, str]:
 
     def put(name: str, value: str, text: str) -> None:
         if name in values and values[name] != value:
-            raise ParseError(f"Deux valeurs pour le même champ ({quote(text)}). Exemple : `{example}`")
+            raise ParseError(f"Deux valeurs pour le même champ ({said(text)}). Exemple : `{example}`")
         values[name] = value
 
     words = [t.text if not t.quoted else "\x00" for t in toks]
@@ -358,7 +364,7 @@ def _profile_values(ctx: Context, toks: list[Token]) -> dict[str, str]:
             continue
         found = match_among(tok.text, lists, min_prefix=1)
         if found is None:
-            raise ParseError(f"Je n'ai pas compris {quote(tok.text)}. Valeurs possibles — {PROFILE_VALUES}. "
+            raise ParseError(f"Je n'ai pas compris {said(tok.text)}. Valeurs possibles — {PROFILE_VALUES}. "
                              f"Exemple : `{example}`")
         key, choice = found
         put(PROFILE_OPTION_LISTS[key][0], choice.key, tok.text)
@@ -375,12 +381,48 @@ def _partners(ctx: Context) -> ChoiceList:
     return ChoiceList("partenaire", tuple(Choice(p.slug, p.name) for p in ctx.config.partners))
 
 
+class _Notices:
+    """Messages to partners about one project, one message per room (built for one command; sent by
+    :meth:`send`). A partner is told in its own room, where the project may be named when the partner
+    may see it; a partner without a room of its own is told in the coordination room — shared by every
+    structure —, with the project's code only (never its name, a motive or a reason), its members (or
+    the people given) mentioned."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.rooms: dict[str, tuple[list[str], list[str]]] = {}
+
+    def add(self, slug: str, named: str, coded: str, *, sees: bool, address: list[str]) -> str | None:
+        """Tell partner ``slug``: ``named`` (may name the project) in its own room when ``sees``, else
+        ``coded``. ``address``: whom to mention (in the coordination room, the partner's members too).
+        Returns where the partner is told (``partner`` or ``coordination``), or None."""
+        partner = self.ctx.config.partner(slug)
+        if partner is not None and partner.room:
+            room, text, where = partner.room, named if sees else coded, "partner"
+        elif self.ctx.config.rooms.coordination:
+            room, text, where = self.ctx.config.rooms.coordination, coded, "coordination"
+            address = [*address, *(m.user_id for m in self.ctx.config.members if m.partner == slug)]
+        else:
+            return None
+        texts, who = self.rooms.setdefault(room, ([], []))
+        texts.append(text)
+        who.extend(u for u in address if u not in who)
+        return where
+
+    def send(self) -> None:
+        for room, (texts, who) in self.rooms.items():
+            text = "\n\n".join(texts)
+            if who:
+                text += "\nÀ l'attention de " + join_fr([member_pill(self.ctx, u) for u in who]) + "."
+            self.ctx.announce(room, text, mentions=who)
+
+
 @subcommand("projet", "orienter", summary="proposer le projet à une autre structure du réseau",
             usage='!projet orienter <code> <partenaire> ["motif"]', examples=[REFER_EXAMPLE], aliases=["orientation"])
 async def orienter(ctx: Context, args: list[str]) -> None:
     ref, rest = _ref_and_rest(ctx, args, REFER_EXAMPLE)
     if not rest:
-        names = ", ".join(f"`{p.slug}`" for p in ctx.config.partners)
+        names = ", ".join(md_code(p.slug) for p in ctx.config.partners)
         raise UserError(f"Vers quelle structure ? ({names}) Exemple : `{ex(ctx, REFER_EXAMPLE)}`")
     with user_errors(ctx, REFER_EXAMPLE):
         target = match_choice(rest[0].text, _partners(ctx)).key
@@ -388,30 +430,43 @@ async def orienter(ctx: Context, args: list[str]) -> None:
     me = actor(ctx)
     with user_errors(ctx, REFER_EXAMPLE):
         referral = await service(ctx).refer(ctx.session, me, ref, target, note)
-    partner = ctx.config.partner(target)
-    members = [m for m in ctx.config.members if m.partner == target]
-    room = partner.room or ctx.config.rooms.coordination
-    code = referral.project_code
-    if room:
-        text = [f"📨 **Nouvelle orientation pour {partner.name}** : le projet **{referral.project_label}** ({code}) "
-                f"vous est proposé par {partner_name(ctx, me.partner)} ({member_name(ctx, me.user_id)})."]
-        if note:
-            text.append(f"Motif : « {referral.note} »")
-        if members:
-            text.append("Pour " + ", ".join(pill(m.user_id, m.display) for m in members) + " :")
-        text.append(f"Pour répondre : `{ctx.prefix}projet accepter {code}` ou "
-                    f"`{ctx.prefix}projet refuser {code} \"raison\"`. Une fois acceptée, l'orientation vous donne "
-                    "accès à la fiche et à l'historique du projet.")
-        ctx.announce(room, "\n".join(text), mentions=[m.user_id for m in members])
-    title = f"{referral.project_label} ({code})" if await shows_project(ctx, code, referral.project_partner) else code
-    if room:
-        where = "dans leur salon" if partner.room else "dans le salon de coordination"
-        ctx.reply(f"📨 Orientation {de_partner(title)} proposée à {partner.name}. Ses membres sont "
-                  f"prévenu·e·s {where} ; vous serez informé·e de leur réponse.")
+    code, holder, p = referral.project_code, referral.project_partner, ctx.prefix
+    to = partner_name(ctx, target)
+    by = f"{partner_name(ctx, me.partner)} ({member_name(ctx, me.user_id)})"
+    motive = [f"Motif : {said(referral.note)}"] if referral.note else []
+    answer = (f"Pour répondre : `{p}projet accepter {code}` ou `{p}projet refuser {code} \"raison\"`. Une fois "
+              "acceptée, l'orientation vous donne accès à la fiche et à l'historique du projet.")
+    named = "\n".join([f"📨 **Nouvelle orientation pour {to}** : le projet **{md_escape(referral.project_label)}** "
+                       f"({code}) vous est proposé par {by}.", *motive, answer])
+    hidden = "son nom et le motif" if referral.note else "son nom"
+    coded = "\n".join([f"📨 **Nouvelle orientation pour {to}** : le projet {code} vous est proposé par {by}.",
+                       f"Ce salon est partagé entre les structures : {hidden} vous sont donnés en message direct "
+                       f"avec moi (`{p}projet liste`).", answer])
+    notices = _Notices(ctx)
+    # the partner it is proposed to may read the name in its own room: the holder (or the coordination)
+    # chose to show the project to it
+    where = notices.add(target, named, coded, sees=True,
+                        address=[m.user_id for m in ctx.config.members if m.partner == target])
+    holder_told = None
+    if holder != me.partner:  # the coordination referred it: the holding partner is told
+        named = "\n".join([f"📨 {by} a proposé le projet **{md_escape(referral.project_label)}** ({code}), porté par "
+                           f"{partner_name(ctx, holder)}, à {to}.", *motive])
+        coded = (f"📨 {by} a proposé le projet {code}, porté par {partner_name(ctx, holder)}, à {to}. Détail en "
+                 f"message direct avec moi : `{p}suivi projet {code}`.")
+        holder_told = notices.add(holder, named, coded, sees=True, address=[])
+    notices.send()
+    title = project_title(referral.project_label, code) if await shows_project(ctx, code, holder) else code
+    told = ""
+    if holder_told is not None:
+        told = f" {partner_name(ctx, holder)}, qui porte le projet, en est informé·e."
+    if where is not None:
+        place = "dans leur salon" if where == "partner" else "dans le salon de coordination (par le code du projet seulement)"
+        ctx.reply(f"📨 Orientation {de_partner(title)} proposée à {to}. Ses membres sont prévenu·e·s {place} ; "
+                  f"vous serez informé·e de leur réponse.{told}")
     else:
-        ctx.reply(f"📨 Orientation {de_partner(title)} proposée à {partner.name}. Aucun salon n'est "
-                  f"configuré pour cette structure : prévenez-la directement (elle répondra avec "
-                  f"`{ctx.prefix}projet accepter {code}`).")
+        ctx.reply(f"📨 Orientation {de_partner(title)} proposée à {to}. Aucun salon n'est configuré pour cette "
+                  f"structure : prévenez-la directement (elle verra la proposition avec `{p}projet liste` et "
+                  f"répondra avec `{p}projet accepter {code}`).{told}")
 
 
 @subcommand("projet", "accepter", summary="accepter un projet orienté vers votre structure",
@@ -431,29 +486,45 @@ async def _decide(ctx: Context, args: list[str], accept: bool) -> None:
     ref, rest = _ref_and_rest(ctx, args, example)
     reason = " ".join(t.text for t in rest) or None
     if accept and reason:
-        raise UserError(f"Je n'ai pas compris {quote(reason)} (une acceptation n'a pas de raison). "
+        raise UserError(f"Je n'ai pas compris {said(reason)} (une acceptation n'a pas de raison). "
                         f"Exemple : `{ex(ctx, example)}`")
     me = actor(ctx)
+    svc = service(ctx)
     with user_errors(ctx, example):
-        r = await service(ctx).decide_referral(ctx.session, me, ref, accept, reason)
-    origin = ctx.config.partner(r.from_partner)
-    room = (origin.room if origin else "") or ctx.config.rooms.coordination
+        r = await svc.decide_referral(ctx.session, me, ref, accept, reason)
+    code, holder, origin = r.project_code, r.project_partner, r.from_partner
     mine = partner_name(ctx, me.partner)
+    by = member_pill(ctx, r.created_by)
+    label = md_escape(r.project_label)
     if accept:
-        notice = (f"✅ {mine} a accepté l'orientation du projet **{r.project_label}** ({r.project_code}), "
-                  f"proposée par {pill(r.created_by, member_name(ctx, r.created_by))}. Ses conseiller·ère·s peuvent "
-                  "désormais consulter le projet et y enregistrer des suivis.")
-        ctx.reply(f"✅ Orientation acceptée : {r.project_label} ({r.project_code}) est maintenant visible pour {mine}. "
-                  f"Premier suivi, par exemple : `{ctx.prefix}suivi {r.project_code} accueil 1h`.")
+        after = ("Ses conseiller·ère·s peuvent désormais consulter le projet et y enregistrer des suivis.")
+        named = f"✅ {mine} a accepté l'orientation du projet **{label}** ({code}), proposée par {by}. {after}"
+        coded = f"✅ {mine} a accepté l'orientation du projet {code}, proposée par {by}. {after}"
     else:
-        notice = (f"❌ {mine} a refusé l'orientation du projet **{r.project_label}** ({r.project_code}), proposée par "
-                  f"{pill(r.created_by, member_name(ctx, r.created_by))}.")
+        named = f"❌ {mine} a refusé l'orientation du projet **{label}** ({code}), proposée par {by}."
+        coded = f"❌ {mine} a refusé l'orientation du projet {code}, proposée par {by}."
         if r.reason:
-            notice += f" Raison : « {r.reason} »"
-        ctx.reply(f"Orientation refusée : {r.project_label} ({r.project_code}). {partner_name(ctx, r.from_partner)} "
-                  "en est informé.")
-    if room:
-        ctx.announce(room, notice, mentions=[r.created_by])
+            named += f" Raison : {said(r.reason)}"
+            coded += (f" La raison figure dans l'historique du projet, en message direct avec moi : "
+                      f"`{ctx.prefix}suivi projet {code}`.")
+    # told: the partner that referred it, and the holder (when the coordination referred it)
+    notices = _Notices(ctx)
+    told = []
+    sees = origin == holder or await svc.partner_sees(ctx.session, origin, code)
+    if notices.add(origin, named, coded, sees=sees, address=[r.created_by]) is not None:
+        told.append(partner_name(ctx, origin))
+    if holder != origin and notices.add(holder, named, coded, sees=True, address=[]) is not None:
+        told.append(partner_name(ctx, holder))
+    notices.send()
+    title = project_title(r.project_label, code) if await shows_project(ctx, code, holder) else code
+    informed = ""
+    if told:
+        informed = f" {join_fr(told)} {'en est informé·e' if len(told) == 1 else 'en sont informé·e·s'}."
+    if accept:
+        ctx.reply(f"✅ Orientation acceptée : {title} est maintenant visible pour {mine}.{informed} "
+                  f"Premier suivi, par exemple : `{ctx.prefix}suivi {code} accueil 1h`.")
+    else:
+        ctx.reply(f"Orientation refusée : {title}.{informed}")
 
 
 # -- issue ---------------------------------------------------------------------------------------
@@ -496,7 +567,7 @@ async def issue(ctx: Context, args: list[str]) -> None:
                 kind = match_choice(words[i], OUTCOMES).key
                 i += 1
                 continue
-            raise UserError(f"Je n'ai pas compris {quote(words[i])}. Exemple : `{ex(ctx, OUTCOME_EXAMPLE)}`")
+            raise UserError(f"Je n'ai pas compris {said(words[i])}. Exemple : `{ex(ctx, OUTCOME_EXAMPLE)}`")
     if kind is None:
         raise UserError(f"Quelle issue ? (création, abandon, réorientation ou report) "
                         f"Exemple : `{ex(ctx, OUTCOME_EXAMPLE)}`")
@@ -504,7 +575,8 @@ async def issue(ctx: Context, args: list[str]) -> None:
         result = await service(ctx).record_outcome(
             ctx.session, actor(ctx), ref, NewOutcome(outcome=kind, date=when, legal_form=legal_form, jobs_fte=fte))
     project, outcome = result.project, result.outcome
-    title = f"{project.label} ({project.code})" if await shows_project(ctx, project.code, project.partner) else project.code
+    shown = await shows_project(ctx, project.code, project.partner)
+    title = project_title(project.label, project.code) if shown else project.code
     if result.previous is None:
         lines = [f"✅ Issue enregistrée pour {title} : {outcome_text(outcome)}"
                  + (" (la forme juridique envisagée, faute de `forme=`)" if result.form_from_project else "")]

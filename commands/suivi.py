@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import re
 
-from commands._accompaniment import (actor, changes_text, de_partner, ex, list_audience, member_name, outcome_text,
-                                     partner_name, record_line, record_number, record_summary, referral_line,
-                                     require_project_place, service, shows_project, subcommand_hint, suggestion,
-                                     user_errors)
-from ess_bot.formatting import join_fr, minutes_fr
+from commands._accompaniment import (actor, changes_text, de_partner, error_text, ex, list_audience, member_name,
+                                     outcome_text, partner_name, record_line, record_number, record_summary,
+                                     referral_line, require_project_place, said, service, shows_project,
+                                     subcommand_hint, suggestion, user_errors)
+from ess_bot.formatting import join_fr, md_escape, minutes_fr
 from ess_bot.framework.command import command, help_text, subcommand
 from ess_bot.framework.context import Context, UserError
 from ess_bot.framework.messages import Outgoing, render_markdown
-from ess_bot.parsing import RecordLine, parse_record_line, quote
+from ess_bot.parsing import RecordLine, parse_record_line
 from ess_bot.services.accompaniments import AccompanimentChanges, AccompanimentError, NewAccompaniment, NotFound
 from ess_bot.vocabulary import MODALITIES, PHASES
 
@@ -65,7 +65,7 @@ async def suivi(ctx: Context, args: list[str]) -> None:
     shown = await shows_project(ctx, view.project_code, view.project_partner)
     text = f"✅ Suivi n°{view.id} enregistré — {record_summary(view, label=shown)}{_assumed(line)}"
     if view.note and shown:
-        text += f"\nNote : « {view.note} »"
+        text += f"\nNote : {said(view.note)}"
     duplicate = await svc.earlier_duplicate(ctx.session, view)
     if duplicate is not None:
         text += (f"\n⚠️ Vous avez déjà enregistré ce suivi (n°{duplicate} : même projet, date, phase et durée). "
@@ -83,8 +83,8 @@ def _assumed(line: RecordLine) -> str:
 def _not_understood(words: list[str]) -> str:
     """A sentence: ``Je n'ai pas compris « acceuil » : vouliez-vous dire « accueil » ?``."""
     near = {w: suggestion(w, [PHASES, MODALITIES]) for w in words}
-    text = f"Je n'ai pas compris {join_fr([quote(w) for w in words])}"
-    hints = [f"« {near[w]} »" + (f" pour {quote(w)}" if len(words) > 1 else "") for w in words if near[w]]
+    text = f"Je n'ai pas compris {join_fr([said(w) for w in words])}"
+    hints = [said(near[w]) + (f" pour {said(w)}" if len(words) > 1 else "") for w in words if near[w]]
     return f"{text} : vouliez-vous dire {join_fr(hints, last='ou')} ?" if hints else f"{text}."
 
 
@@ -105,7 +105,7 @@ def _project_and_note(ctx: Context, line: RecordLine) -> tuple[str | None, list[
     notes = quoted + ([line.note] if line.note else [])
     if len(notes) > 1:
         raise UserError("Une seule note par suivi, entre guillemets (j'en vois "
-                        f"{len(notes)} : {join_fr([quote(n) for n in notes])}). "
+                        f"{len(notes)} : {join_fr([said(n) for n in notes])}). "
                         f"Exemple : `{ex(ctx, EXAMPLE)} \"premier rendez-vous\"`")
     return ref, words, (notes[0] if notes else None)
 
@@ -137,11 +137,11 @@ async def _resolve(ctx: Context, ref: str, words: list[str]) -> str:
                             f"Exemple : `{ex(ctx, EXAMPLE)}`")
     hints = [w for w in words if suggestion(w, [PHASES, MODALITIES])]
     if hints:
-        raise UserError(f"{_not_understood(hints)} {not_found.message}\nExemple : `{ex(ctx, EXAMPLE)}`")
+        raise UserError(f"{_not_understood(hints)} {error_text(not_found)}\nExemple : `{ex(ctx, EXAMPLE)}`")
     sub = subcommand_hint(ctx, words[0]) if len(words) == 1 else None
     if sub is not None:
-        raise UserError(f"{not_found.message}\nVouliez-vous dire `{sub}` ? Exemple : `{ex(ctx, EXAMPLE)}`")
-    raise UserError(f"{not_found.message}\nVos projets : `{ctx.prefix}projet liste`. Exemple : `{ex(ctx, EXAMPLE)}`")
+        raise UserError(f"{error_text(not_found)}\nVouliez-vous dire `{sub}` ? Exemple : `{ex(ctx, EXAMPLE)}`")
+    raise UserError(f"{error_text(not_found)}\nVos projets : `{ctx.prefix}projet liste`. Exemple : `{ex(ctx, EXAMPLE)}`")
 
 
 @subcommand("suivi", "liste", summary="vos derniers suivis (10 par défaut)", usage="!suivi liste [nombre]",
@@ -151,7 +151,7 @@ async def liste(ctx: Context, args: list[str]) -> None:
     limit = 10
     if args:
         if len(args) > 1 or not re.fullmatch(r"[0-9]{1,3}", args[0]) or not 1 <= int(args[0]) <= 100:
-            raise UserError(f"Nombre de suivis attendu entre 1 et 100 (reçu : {quote(' '.join(args))}). "
+            raise UserError(f"Nombre de suivis attendu entre 1 et 100 (reçu : {said(' '.join(args))}). "
                             f"Exemple : `{ctx.prefix}suivi liste 20`")
         limit = int(args[0])
     found = await service(ctx).own_records(ctx.session, actor(ctx), limit, audience)
@@ -175,7 +175,7 @@ async def historique(ctx: Context, args: list[str]) -> None:
         history = await service(ctx).project_history(ctx.session, actor(ctx), " ".join(args), limit=HISTORY_LIMIT)
     p = history.project
     await require_project_place(ctx, p.code, "l'historique d'un projet", f"!suivi projet {p.code}")
-    lines = [f"**Historique {de_partner(p.label)}** ({p.code}) — porté par {partner_name(ctx, p.partner)}"]
+    lines = [f"**Historique {de_partner(md_escape(p.label))}** ({p.code}) — porté par {partner_name(ctx, p.partner)}"]
     if not history.accompaniments:
         lines.append(f"Aucun suivi enregistré. Exemple : `{ctx.prefix}suivi {p.code} accueil 1h`")
     else:
@@ -240,7 +240,7 @@ async def modifier(ctx: Context, args: list[str]) -> None:
         changed = join_fr([changed, "note modifiée"]) if changed else "note modifiée"
     text = f"✏️ Suivi n°{view.id} modifié ({changed}) — {record_summary(view, label=shown)}{_assumed(line)}"
     if view.note and shown:
-        text += f"\nNote : « {view.note} »"
+        text += f"\nNote : {said(view.note)}"
     ctx.reply(text)
 
 

@@ -12,7 +12,7 @@ from ess_bot.config import parse_config
 from ess_bot.framework.messages import Outgoing
 from tests.support import PARIS, Harness
 
-__all__ = ["ALDESS", "ANNOUNCES", "BGE", "CODE", "COORD", "PARIS", "URSCOP", "Bot"]
+__all__ = ["ALDESS", "ANNOUNCES", "BGE", "CODE", "CONFIG", "COORD", "PARIS", "URSCOP", "Bot"]
 
 BGE, URSCOP, ALDESS, COORD, ANNOUNCES = "!bge:test", "!urscop:test", "!aldess:test", "!coord:test", "!annonces:test"
 
@@ -88,9 +88,10 @@ CODE = re.compile(r"P-[2-9A-HJKMNP-Z]{4}")
 class Bot(Harness):
     """One bot instance on its own SQLite file, with the configuration above."""
 
-    def __init__(self, tmp_path: Path, now: datetime):
+    def __init__(self, tmp_path: Path, now: datetime, extra: str = "", config: str = CONFIG):
+        """``extra``: more configuration (TOML) after ``config`` — another partner, say."""
         url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
-        raw = tomllib.loads(CONFIG)
+        raw = tomllib.loads(config + extra)
         raw["database"] = {"url": url}
         super().__init__(url, now, config=parse_config(raw, source="test", base_dir=tmp_path))
         self.last_event_id = ""
