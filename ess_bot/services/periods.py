@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from ess_bot.formatting import MONTHS_FR, date_fr
-from ess_bot.parsing import MONTHS, ParseError, quote
+from ess_bot.parsing import MONTHS, ParseError, md_quote
 from ess_bot.text import fold, normalize
 
 PERIOD_EXAMPLES = ("`2026`, `T3 2026`, `S1 2026`, `novembre 2026`, `du 01/01/2026 au 30/06/2026`, "
@@ -130,12 +130,12 @@ def _key(text: str) -> str:
 
 
 def _unreadable(text: str) -> PeriodError:
-    return PeriodError(f"Période illisible : {quote(text)}. Exemples : {PERIOD_EXAMPLES}.")
+    return PeriodError(f"Période illisible : {md_quote(text)}. Exemples : {PERIOD_EXAMPLES}.")
 
 
 def _check_year(year: int, text: str) -> int:
     if not MIN_YEAR <= year <= 2100:
-        raise PeriodError(f"Année impossible : {quote(text)} ({year}). Exemple : `T3 2026`.")
+        raise PeriodError(f"Année impossible : {md_quote(text)} ({year}). Exemple : `T3 2026`.")
     return year
 
 
@@ -154,7 +154,7 @@ def parse_period(text: str, today: date) -> Period:
     if period is None:
         raise _unreadable(text)
     if period.start > today:
-        raise PeriodError(f"La période {quote(text)} ({period.label}) n'a pas encore commencé : nous sommes le "
+        raise PeriodError(f"La période {md_quote(text)} ({period.label}) n'a pas encore commencé : nous sommes le "
                           f"{date_fr(today, weekday=False)}. Exemples : {PERIOD_EXAMPLES}.")
     return period
 
@@ -197,7 +197,7 @@ def _named(key: str, text: str, today: date) -> Period | None:
     if m:
         first, last = _check_year(int(m.group(1)), text), _check_year(int(m.group(2)), text)
         if last < first:
-            raise PeriodError(f"Années dans le désordre : {quote(text)}. Exemple : `2025-2026`.")
+            raise PeriodError(f"Années dans le désordre : {md_quote(text)}. Exemple : `2025-2026`.")
         return years_period(first, last)
     for letters, unit, count, make in (("tq", "trimestre", 4, quarter_period), ("s", "semestre", 2, semester_period)):
         found = (re.fullmatch(rf"[{letters}]([1-9])[\-/]?(\d{{4}})?", compact)
@@ -226,7 +226,7 @@ def _named(key: str, text: str, today: date) -> Period | None:
             continue
         n = int(number)
         if not 1 <= n <= count:
-            raise PeriodError(f"Il n'y a que {count} {unit}s dans une année ({quote(text)}). "
+            raise PeriodError(f"Il n'y a que {count} {unit}s dans une année ({md_quote(text)}). "
                               f"Exemple : `{'T3' if count == 4 else 'S1'} 2026`.")
         if year is None:
             return _recent(lambda y: make(y, n), today)
@@ -235,7 +235,7 @@ def _named(key: str, text: str, today: date) -> Period | None:
     if m:
         month, year = (int(m.group(1)), int(m.group(2))) if m.group(1) else (int(m.group(4)), int(m.group(3)))
         if not 1 <= month <= 12:
-            raise PeriodError(f"Mois impossible : {quote(text)}. Exemple : `11/2026` ou `novembre 2026`.")
+            raise PeriodError(f"Mois impossible : {md_quote(text)}. Exemple : `11/2026` ou `novembre 2026`.")
         return month_period(_check_year(year, text), month)
     m = _MONTH.fullmatch(key)
     if m and m.group(1) in MONTHS:
@@ -254,7 +254,7 @@ def _range(key: str, text: str, today: date) -> Period | None:
         if start is None:
             return None
         if start > today:
-            raise PeriodError(f"La date de début est dans le futur : {quote(text)}.")
+            raise PeriodError(f"La date de début est dans le futur : {md_quote(text)}.")
         return range_period(start, today)
     body = _RANGE_PREFIX.sub("", key)
     problem: PeriodError | None = None
@@ -274,7 +274,7 @@ def _range(key: str, text: str, today: date) -> Period | None:
             if start is None:
                 continue
             if start > end:
-                raise PeriodError(f"Le début de la période est après sa fin : {quote(text)}. "
+                raise PeriodError(f"Le début de la période est après sa fin : {md_quote(text)}. "
                                   "Exemple : `du 01/01/2026 au 30/06/2026`.")
             return range_period(start, end)
     if problem is not None:
@@ -302,7 +302,7 @@ def _bound(part: str, text: str, year: int | None, today: date, *, end: bool) ->
             y_int = int(m.group(3)) if m.group(3) else default_year
             return date(_check_year(y_int, text), MONTHS[m.group(2)], day)
     except ValueError:
-        raise PeriodError(f"Cette date n'existe pas dans {quote(text)}. Exemple : `du 01/01/2026 au 30/06/2026`.") \
+        raise PeriodError(f"Cette date n'existe pas dans {md_quote(text)}. Exemple : `du 01/01/2026 au 30/06/2026`.") \
             from None
     m = _MONTH.fullmatch(part)
     if m and m.group(1) in MONTHS:

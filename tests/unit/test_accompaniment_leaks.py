@@ -280,6 +280,8 @@ async def test_hostile_texts_show_as_typed(bot, hostile):
                           f"« {hostile} ailleurs »")
     assert_shown_as_typed((await bot.say(f'!projet issue {code} creation "{hostile}"', room=DIRECT))[0],
                           f"« {hostile} »")
+    [period] = await bot.say(f"!rapport {hostile}", room=DIRECT)
+    assert_shown_as_typed(period, f"« {hostile} »")
     # a label changed: the old and new values in the echo
     [changed] = await bot.say(f'!projet modifier {code} libelle="Autre {hostile}"', room=DIRECT)
     assert_shown_as_typed(changed, f"nom : {label} → Autre {hostile}")
