@@ -15,7 +15,7 @@ from typing import Iterator
 from ess_bot.framework.command import example_for as ex  # noqa: F401 (re-exported)
 from ess_bot.formatting import date_fr, join_fr, md_escape, minutes_fr, pill
 from ess_bot.framework.context import Context, UserError
-from ess_bot.parsing import ParseError, PersonalDataError, choice_key, parse_number
+from ess_bot.parsing import ParseError, PersonalDataError, choice_key, md_quote, parse_number
 from ess_bot.services.accompaniments import (AccompanimentError, AccompanimentService, AccompanimentView, Actor,
                                              Ambiguous, Change, OutcomeView, PersonalDataRefused, Profile,
                                              ProjectView, ReferralView)
@@ -45,6 +45,16 @@ def said(value: object) -> str:
     """A value the person typed, named in a reply: ``« valeur »``, escaped for Markdown (control
     characters shown as a space)."""
     return f"« {md_escape(_UNPRINTABLE.sub(' ', str(value if value is not None else '')))} »"
+
+
+def typed_list(values: list[str], limit: int = 5) -> str:
+    """Typed values named in a reply (:func:`ess_bot.parsing.md_quote`): the first ``limit``, then how
+    many more (a 10 kB line is not echoed whole)."""
+    shown = [md_quote(v) for v in values[:limit]]
+    if len(values) > limit:
+        rest = len(values) - limit
+        return ", ".join(shown) + f" et {rest} autre{'s' if rest > 1 else ''}"
+    return join_fr(shown)
 
 
 def error_text(exc: AccompanimentError) -> str:

@@ -6,14 +6,15 @@ from __future__ import annotations
 from commands._accompaniment import (actor, changes_text, de_partner, ex, label_shown_for_holder, list_audience,
                                      member_name, member_pill, outcome_text, partner_name, profile_lines,
                                      project_lines, project_title, referral_line, require_project_place, said,
-                                     service, shows_project, subcommand_hint, user_errors, value_text, FIELD_LABELS)
+                                     service, shows_project, subcommand_hint, typed_list, user_errors, value_text,
+                                     FIELD_LABELS)
 from ess_bot.formatting import date_fr, join_fr, md_code, md_escape, minutes_fr
 from ess_bot.framework.command import command, help_text, subcommand
 from ess_bot.framework.context import Context, UserError
-from ess_bot.parsing import (ParseError, Token, choice_key, looks_like_code, match_age, match_among,
+from ess_bot.parsing import (ParseError, Token, choice_key, looks_like_code, match_age, match_among, md_quote,
                              match_choice, match_phrase, parse_fte, parse_yes_no, resolve_options,
                              retention_start, split_options)
-from ess_bot.services.accompaniments import Change, NewOutcome, NewProject, Profile, ProjectChanges
+from ess_bot.services.accompaniments import REF_MAX_WORDS, Change, NewOutcome, NewProject, Profile, ProjectChanges
 from ess_bot.vocabulary import (AGE_BANDS, DEPARTMENT_LIST, EMPLOYMENT_STATUSES, ESUS, FRR, GENDERS, LEGAL_FORMS,
                                 MINIMA, NATURES, OUTCOMES, QPV, Choice, ChoiceList)
 
@@ -24,7 +25,10 @@ DETAILS = (
     "les fichiers de votre structure. Un projet n'est visible que de sa structure, des structures vers "
     "lesquelles il a été orienté (après acceptation) et des coordinateur·rice·s ; sa fiche ne s'affiche qu'en "
     "message direct ou dans le salon d'une de ces structures. Seule la structure qui le porte (et la coordination) "
-    "modifie sa fiche, le profil du porteur et l'issue. Aucune donnée de santé dans le chat.")
+    "modifie sa fiche, le profil du porteur et l'issue, et l'oriente vers une autre structure : celle-ci est "
+    "prévenue dans son salon (sans salon propre : dans le salon de coordination, par le code du projet seulement), "
+    "et la structure qui porte le projet est informée de chaque orientation et de chaque réponse. Aucune donnée "
+    "de santé dans le chat.")
 
 PROJECT_FIELDS = ChoiceList("option", (
     Choice("libelle", "libellé", ("nom", "intitule", "label")),
@@ -61,11 +65,11 @@ async def projet(ctx: Context, args: list[str]) -> None:
         near = None if looks_like_code(args[0]) else subcommand_hint(ctx, args[0])
         if near is not None:
             rest = " ".join(f'"{t.text}"' if t.quoted else t.text for t in ctx.tokens[1:])
-            raise UserError(f"Sous-commande inconnue {said(args[0])}. Vouliez-vous dire `{near}` ? Par exemple : "
+            raise UserError(f"Sous-commande inconnue {md_quote(args[0])}. Vouliez-vous dire `{near}` ? Par exemple : "
                             f"{md_code((near + ' ' + rest).strip())} (toutes les sous-commandes : "
                             f"`{ctx.prefix}aide projet`).")
-        raise UserError(f"Sous-commande inconnue {said(args[0])}. Pour consulter un projet : "
-                        f"{md_code(f'{ctx.prefix}projet voir ' + ' '.join(args))}.\n\n"
+        raise UserError(f"Sous-commande inconnue {md_quote(args[0])}. Pour consulter un projet : "
+                        f"{md_code(f'{ctx.prefix}projet voir ' + ' '.join(args[:REF_MAX_WORDS]))}.\n\n"
                         + help_text(ctx.command, ctx.role, ctx.prefix))
     raise UserError(help_text(ctx.command, ctx.role, ctx.prefix))
 
@@ -99,13 +103,13 @@ async def nouveau(ctx: Context, args: list[str]) -> None:
             i += _positional_project_words(plain, i, values, words)
     if len(quoted) > 1:
         raise UserError(f"Un seul nom entre guillemets, s'il vous plaît (j'en vois {len(quoted)} : "
-                        f"{join_fr([said(q) for q in quoted])}). Exemple : `{ex(ctx, NEW_EXAMPLE)}`")
+                        f"{typed_list(quoted)}). Exemple : `{ex(ctx, NEW_EXAMPLE)}`")
     if quoted and words:
-        raise UserError(f"Je n'ai pas compris {join_fr([said(w) for w in words])}. Exemple : `{ex(ctx, NEW_EXAMPLE)}`")
+        raise UserError(f"Je n'ai pas compris {typed_list(words)}. Exemple : `{ex(ctx, NEW_EXAMPLE)}`")
     label = quoted[0] if quoted else " ".join(words)
     if "label" in values:
         if label:
-            raise UserError(f"Le nom est donné deux fois ({said(label)} et {said(values['label'])}). "
+            raise UserError(f"Le nom est donné deux fois ({md_quote(label)} et {md_quote(values['label'])}). "
                             f"Exemple : `{ex(ctx, NEW_EXAMPLE)}`")
         label = values.pop("label")
     if not label:
@@ -184,7 +188,7 @@ def _positional_project_words(plain: list[str], i: int, values: dict, words: lis
 
 def _put_project_value(name: str, value: object, text: str, values: dict) -> None:
     if name in values and values[name] != value:
-        raise ParseError(f"{said(text)} contredit une autre valeur déjà donnée pour ce champ "
+        raise ParseError(f"{md_quote(text)} contredit une autre valeur déjà donnée pour ce champ "
                          f"({value_text(name, values[name])}). Gardez-en une seule. Exemple : `{NEW_EXAMPLE}`")
     values[name] = value
 
@@ -330,7 +334,7 @@ def _profile_values(ctx: Context, toks: list[Token]) -> dict[str, str]:
 
     def put(name: str, value: str, text: str) -> None:
         if name in values and values[name] != value:
-            raise ParseError(f"Deux valeurs pour le même champ ({said(text)}). Exemple : `{example}`")
+            raise ParseError(f"Deux valeurs pour le même champ ({md_quote(text)}). Exemple : `{example}`")
         values[name] = value
 
     words = [t.text if not t.quoted else "\x00" for t in toks]
@@ -364,7 +368,7 @@ def _profile_values(ctx: Context, toks: list[Token]) -> dict[str, str]:
             continue
         found = match_among(tok.text, lists, min_prefix=1)
         if found is None:
-            raise ParseError(f"Je n'ai pas compris {said(tok.text)}. Valeurs possibles — {PROFILE_VALUES}. "
+            raise ParseError(f"Je n'ai pas compris {md_quote(tok.text)}. Valeurs possibles — {PROFILE_VALUES}. "
                              f"Exemple : `{example}`")
         key, choice = found
         put(PROFILE_OPTION_LISTS[key][0], choice.key, tok.text)
@@ -486,7 +490,7 @@ async def _decide(ctx: Context, args: list[str], accept: bool) -> None:
     ref, rest = _ref_and_rest(ctx, args, example)
     reason = " ".join(t.text for t in rest) or None
     if accept and reason:
-        raise UserError(f"Je n'ai pas compris {said(reason)} (une acceptation n'a pas de raison). "
+        raise UserError(f"Je n'ai pas compris {md_quote(reason)} (une acceptation n'a pas de raison). "
                         f"Exemple : `{ex(ctx, example)}`")
     me = actor(ctx)
     svc = service(ctx)
@@ -567,7 +571,7 @@ async def issue(ctx: Context, args: list[str]) -> None:
                 kind = match_choice(words[i], OUTCOMES).key
                 i += 1
                 continue
-            raise UserError(f"Je n'ai pas compris {said(words[i])}. Exemple : `{ex(ctx, OUTCOME_EXAMPLE)}`")
+            raise UserError(f"Je n'ai pas compris {md_quote(words[i])}. Exemple : `{ex(ctx, OUTCOME_EXAMPLE)}`")
     if kind is None:
         raise UserError(f"Quelle issue ? (création, abandon, réorientation ou report) "
                         f"Exemple : `{ex(ctx, OUTCOME_EXAMPLE)}`")

@@ -10,12 +10,12 @@ import re
 from commands._accompaniment import (actor, changes_text, de_partner, error_text, ex, list_audience, member_name,
                                      outcome_text, partner_name, record_line, record_number, record_summary,
                                      referral_line, require_project_place, said, service, shows_project,
-                                     subcommand_hint, suggestion, user_errors)
+                                     subcommand_hint, suggestion, typed_list, user_errors)
 from ess_bot.formatting import join_fr, md_escape, minutes_fr
 from ess_bot.framework.command import command, help_text, subcommand
 from ess_bot.framework.context import Context, UserError
 from ess_bot.framework.messages import Outgoing, render_markdown
-from ess_bot.parsing import RecordLine, parse_record_line
+from ess_bot.parsing import RecordLine, md_quote, parse_record_line
 from ess_bot.services.accompaniments import AccompanimentChanges, AccompanimentError, NewAccompaniment, NotFound
 from ess_bot.vocabulary import MODALITIES, PHASES
 
@@ -82,9 +82,9 @@ def _assumed(line: RecordLine) -> str:
 
 def _not_understood(words: list[str]) -> str:
     """A sentence: ``Je n'ai pas compris « acceuil » : vouliez-vous dire « accueil » ?``."""
-    near = {w: suggestion(w, [PHASES, MODALITIES]) for w in words}
-    text = f"Je n'ai pas compris {join_fr([said(w) for w in words])}"
-    hints = [said(near[w]) + (f" pour {said(w)}" if len(words) > 1 else "") for w in words if near[w]]
+    near = {w: suggestion(w, [PHASES, MODALITIES]) for w in words[:5]}  # the words named (typed_list)
+    text = f"Je n'ai pas compris {typed_list(words)}"
+    hints = [md_quote(near[w]) + (f" pour {md_quote(w)}" if len(words) > 1 else "") for w in near if near[w]]
     return f"{text} : vouliez-vous dire {join_fr(hints, last='ou')} ?" if hints else f"{text}."
 
 
@@ -105,7 +105,7 @@ def _project_and_note(ctx: Context, line: RecordLine) -> tuple[str | None, list[
     notes = quoted + ([line.note] if line.note else [])
     if len(notes) > 1:
         raise UserError("Une seule note par suivi, entre guillemets (j'en vois "
-                        f"{len(notes)} : {join_fr([said(n) for n in notes])}). "
+                        f"{len(notes)} : {typed_list(notes)}). "
                         f"Exemple : `{ex(ctx, EXAMPLE)} \"premier rendez-vous\"`")
     return ref, words, (notes[0] if notes else None)
 
@@ -151,7 +151,7 @@ async def liste(ctx: Context, args: list[str]) -> None:
     limit = 10
     if args:
         if len(args) > 1 or not re.fullmatch(r"[0-9]{1,3}", args[0]) or not 1 <= int(args[0]) <= 100:
-            raise UserError(f"Nombre de suivis attendu entre 1 et 100 (reçu : {said(' '.join(args))}). "
+            raise UserError(f"Nombre de suivis attendu entre 1 et 100 (reçu : {md_quote(' '.join(args))}). "
                             f"Exemple : `{ctx.prefix}suivi liste 20`")
         limit = int(args[0])
     found = await service(ctx).own_records(ctx.session, actor(ctx), limit, audience)

@@ -313,3 +313,23 @@ async def test_hostile_names_in_the_configuration_show_as_typed(tmp_path):
         assert_shown_as_typed(refused, "Structure inconnue : « <b>x</b> »")
     finally:
         await bot.close()
+
+
+# -- a project reference of 1,000 words (issue 12, item 8) --------------------------------------------
+
+@pytest.mark.parametrize("line", ["!suivi {words} accueil 1h", "!suivi {words}", "!projet voir {words}",
+                                  "!suivi projet {words}", "!projet accepter {q}", "!projet profil {q} femme",
+                                  "!projet orienter {q} urscop", '!suivi modifier 1 projet="{words}"'])
+async def test_a_huge_project_reference_gets_a_french_answer_naming_the_limit(bot, line):
+    await zorglub(bot)
+    words = " ".join(["zorglub"] * 1000)
+    text = await bot.reply_to(line.format(words=words, q=f'"{words}"'), room=DIRECT)
+    assert "Référence de projet trop longue (1\u202f000 mots et 7\u202f999 caractères" in text, text[:300]
+    assert "au plus 12 mots et 80 caractères" in text and "par exemple P-7K3Q" in text and "E-" not in text
+
+
+@pytest.mark.parametrize("line", ["!suivi P-7K3Q {words} accueil 1h", '!projet nouveau "Pixel" {words}',
+                                  "!projet accepter P-7K3Q {words}", "!projet {words}", "!suivi liste {words}"])
+async def test_a_huge_line_is_not_echoed_whole(bot, line):
+    text = await bot.reply_to(line.format(words=" ".join(["zorglub"] * 1000)), room=DIRECT)
+    assert "E-" not in text and text.count("zorglub") <= 40, text[:300]
