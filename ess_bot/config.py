@@ -62,6 +62,8 @@ class MatrixSettings:
     user_id: str = ""
     password: str = field(default="", repr=False)      # secrets never in a repr (logs, tracebacks)
     access_token: str = field(default="", repr=False)
+    store_key: str = field(default="", repr=False)           # encrypts the E2EE store at rest
+    previous_store_key: str = field(default="", repr=False)  # the key the store had, when it changes
     device_name: str = "ess-bot"
     store_path: str = "data/store"
     encryption: bool = True
@@ -331,7 +333,8 @@ def parse_config(raw: dict, source: str = "", env: dict[str, str] | None = None,
         raise r.err("bot.timezone", f"fuseau horaire inconnu : {bot.timezone!r} (exemple : \"Europe/Paris\")") from None
 
     m = r.table(raw, "matrix")
-    r.unknown(m, "matrix.", {"homeserver", "user_id", "password", "access_token", "device_name", "store_path",
+    r.unknown(m, "matrix.", {"homeserver", "user_id", "password", "access_token", "store_key", "previous_store_key",
+                             "device_name", "store_path",
                              "encryption", "sync_timeout_ms", "timeline_limit", "join_on_invite",
                              "broadcast_interval_ms"})
     matrix = MatrixSettings(
@@ -339,6 +342,8 @@ def parse_config(raw: dict, source: str = "", env: dict[str, str] | None = None,
         user_id=r.get(m, "matrix.", "user_id", str, ""),
         password=env.get("ESS_BOT_MATRIX_PASSWORD") or r.get(m, "matrix.", "password", str, ""),
         access_token=env.get("ESS_BOT_MATRIX_ACCESS_TOKEN") or r.get(m, "matrix.", "access_token", str, ""),
+        store_key=env.get("ESS_BOT_STORE_KEY") or r.get(m, "matrix.", "store_key", str, ""),
+        previous_store_key=env.get("ESS_BOT_PREVIOUS_STORE_KEY") or r.get(m, "matrix.", "previous_store_key", str, ""),
         device_name=r.get(m, "matrix.", "device_name", str, "ess-bot"),
         store_path=r.get(m, "matrix.", "store_path", str, "data/store"),
         encryption=r.get(m, "matrix.", "encryption", bool, True),
@@ -347,6 +352,10 @@ def parse_config(raw: dict, source: str = "", env: dict[str, str] | None = None,
         join_on_invite=r.get(m, "matrix.", "join_on_invite", bool, True),
         broadcast_interval_ms=r.get(m, "matrix.", "broadcast_interval_ms", int, 1000),
     )
+    for key_name in ("store_key", "previous_store_key"):
+        if getattr(matrix, key_name) and len(getattr(matrix, key_name)) < 16:
+            raise r.err(f"matrix.{key_name}", "trop courte : au moins 16 caractères (par exemple la sortie de "
+                        "« openssl rand -base64 32 »)")
     if matrix.homeserver and not re.match(r"^https?://", matrix.homeserver):
         raise r.err("matrix.homeserver", f"doit commencer par https:// (reçu : {matrix.homeserver!r})")
     if matrix.user_id and not re.match(r"^@[^:\s]+:\S+$", matrix.user_id):

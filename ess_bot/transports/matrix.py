@@ -31,6 +31,7 @@ from ess_bot.clock import Clock
 from ess_bot.config import Config
 from ess_bot.errors import FatalError
 from ess_bot.files import private_dir, private_files
+from ess_bot.transports.store_key import mark_store, prepare_store, resolve_store_key
 from ess_bot.framework.messages import Incoming, Outgoing, SendError
 
 if TYPE_CHECKING:  # loaded when the bot is built, in a thread while the first requests are on their way
@@ -214,11 +215,12 @@ class MatrixBot:
         self.backoff_max = backoff_max
         # nio retries a request that times out or cannot connect twice, quickly, then hands the failure
         # over: the bot's loops then log the outage once and retry at most backoff_max seconds apart
+        private_dir(self.store_path)
+        self._store_key, self._store_key_configured = resolve_store_key(self.store_path, config.matrix.store_key)
         client_config = AsyncClientConfig(max_limit_exceeded=None, max_timeouts=2, store_sync_tokens=False,
                                           encryption_enabled=config.matrix.encryption,
-                                          request_timeout=request_timeout,
+                                          request_timeout=request_timeout, pickle_key=self._store_key,
                                           max_timeout_retry_wait_time=min(backoff_max, 1.0))
-        private_dir(self.store_path)
         self.client = AsyncClient(config.matrix.homeserver, config.matrix.user_id, store_path=str(self.store_path),
                                   config=client_config)
         self.first_sync = asyncio.Event()
@@ -445,9 +447,11 @@ class MatrixBot:
                                        f"{m.homeserver} : {_refusal(who)}.")
             if who.user_id != m.user_id:
                 raise FatalMatrixError(f"Le jeton d'accès appartient à {who.user_id}, pas à {m.user_id} (matrix.user_id).")
+            self._prepare_store(who.device_id)
             self.client.restore_login(m.user_id, who.device_id, m.access_token)
             Credentials(m.user_id, who.device_id, m.access_token, m.homeserver).save(self._credentials_path)
         elif creds and creds.user_id == m.user_id and creds.homeserver == m.homeserver:
+            self._prepare_store(creds.device_id)
             self.client.restore_login(creds.user_id, creds.device_id, creds.access_token)
             who = await self.client.whoami()
             if not isinstance(who, WhoamiResponse):
@@ -461,6 +465,17 @@ class MatrixBot:
             await self.client.keys_upload()
         log.info("logged in as %s (device %s)", self.client.user_id, self.client.device_id)
 
+    def _prepare_store(self, device_id: str) -> None:
+        """Before nio opens a device's E2EE store: pickled with the configured key (re-pickled once from
+        the previous one, see ess_bot.transports.store_key)."""
+        if not self.config.matrix.encryption:
+            return
+        prepare_store(self.store_path, self.config.matrix.user_id, device_id, self._store_key,
+                      self.config.matrix.previous_store_key)
+        if not self._store_key_configured:
+            log.warning("the E2EE store's key is kept beside it (%s/store.key): set ESS_BOT_STORE_KEY "
+                        "(or matrix.store_key) to keep it out of the store's folder", self.store_path)
+
     async def _password_login(self, device_id: str | None = None) -> None:
         m = self.config.matrix
         if not m.password:
@@ -468,7 +483,10 @@ class MatrixBot:
                                    "ou ESS_BOT_MATRIX_PASSWORD.")
         if device_id:
             self.client.device_id = device_id  # keep the same device, and so the E2EE keys
+            self._prepare_store(device_id)
         resp = await self.client.login(password=m.password, device_name=m.device_name)
+        if not device_id and isinstance(resp, LoginResponse):
+            mark_store(self.store_path, resp.user_id, resp.device_id, self._store_key)  # nio made it with our key
         if not isinstance(resp, LoginResponse):
             _raise_unless_refused(resp)
             raise FatalMatrixError(f"Connexion refusée par {m.homeserver} pour {m.user_id} : {_refusal(resp)}. "
