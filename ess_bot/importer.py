@@ -515,8 +515,9 @@ def _xlsx_lines(path: Path, size: int, limits: Limits) -> Iterator[Iterator[tupl
         if part is not None and part.unvalued:
             raise ImportFileError(f"La première feuille de {quote(name)} contient {_n(part.unvalued)} formule"
                                   f"{'s' if part.unvalued > 1 else ''} jamais calculée{'s' if part.unvalued > 1 else ''} "
-                                  f"(la première en {_plain(part.first_unvalued)[:20] or '?'}) : leur valeur est "
-                                  "inconnue. Ouvrez le fichier dans Excel ou LibreOffice et enregistrez-le (les valeurs "
+                                  f"({'la première ' if part.unvalued > 1 else ''}en {_plain(part.first_unvalued)[:20] or '?'}) : "
+                                  f"{'leur valeur est inconnue' if part.unvalued > 1 else 'sa valeur est inconnue'}."
+                                  " Ouvrez le fichier dans Excel ou LibreOffice et enregistrez-le (les valeurs "
                                   "sont alors calculées), ou collez les valeurs à la place des formules, puis relancez.")
         sheet.reset_dimensions()   # a wrong <dimension> would pad every row to it
         yield _sheet_rows(name, sheet)
@@ -922,6 +923,8 @@ def shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "…"
 
 
+EXCEL_ERRORS = frozenset({"#VALUE!", "#REF!", "#DIV/0!", "#N/A", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!",
+                          "#GETTING_DATA", "#VALEUR!", "#NOM?", "#NOMBRE!", "#NUL!"})   # English and French Excel
 _YEAR = re.compile(r"\d{4}|\b\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2}\b")
 
 
@@ -949,7 +952,7 @@ def parse_date_cell(value: Any, dates: DateParser, now: datetime, today: date) -
         raise CellError(f"Date dans le futur : on n'enregistre que ce qui a déjà eu lieu (nous sommes le "
                         f"{today.strftime('%d/%m/%Y')}).")
     if found.year < 2000:
-        raise CellError("Date trop ancienne.")
+        raise CellError("Date trop ancienne : on n'importe rien d'avant l'an 2000.")
     return found
 
 
@@ -1024,6 +1027,10 @@ def parse_row(line: int, cells: dict[str, Any], headers: dict[str, str], dates: 
 
     def check(name: str, fn) -> None:
         if name not in cells:
+            return
+        if isinstance(cells[name], str) and cells[name].strip() in EXCEL_ERRORS:
+            errors.append(RowError(line, headers[name], shown(cells[name]), "Valeur d'erreur du tableur (une formule en "
+                                   "erreur, ou une date hors limites) : corrigez cette cellule, puis relancez."))
             return
         try:
             fn(cells[name])
@@ -1296,7 +1303,7 @@ def format_result(result: ImportResult, *, apply: bool) -> str:
     """The French report printed by ``ess-bot import``."""
     mode = "import" if apply else "essai (rien n'est enregistré ; ajoutez --apply pour importer)"
     lines = [f"Import de {quote(result.file)} pour {result.partner_name} — {mode}"]
-    if result.encoding and not result.encoding.startswith("utf_8"):
+    if result.encoding in _SINGLE_BYTE:   # guessed: Unicode files are read by their mark, or certain
         lines.append(f"Texte lu en {ENCODING_NAMES.get(result.encoding, result.encoding)} (encodage détecté) : si des "
                      "accents sont faux ci-dessous, enregistrez le fichier en « CSV UTF-8 » et relancez.")
     lines.append("Colonnes reconnues : " + ", ".join(f"{quote(h)} → {f}" for h, f in result.columns) + ".")
