@@ -161,3 +161,38 @@ async def test_rapport_files_arrive_and_are_readable(network):
     # an advisor asking for another partner's figures is refused
     _, reply = await n.ask(n.marc, n.urscop, "!rapport 2026 bge-fc")
     assert reply["content"]["body"].startswith("🔒")
+
+
+async def test_referral_to_a_partner_without_a_room_names_only_the_code_in_the_coordination_room(
+        bot_runner, make_user):
+    """Issue 12: URSCOP has no room of its own here; its member is told in the coordination room, which
+    every structure reads: the project's code, never its name nor the motive."""
+    karim, marc, claire = await make_user("karim"), await make_user("marc"), await make_user("claire")
+    bge = await karim.create_room(name="BGE Franche-Comté", invite=[bot_runner.user_id])
+    coord = await claire.create_room(name="Coordination", invite=[bot_runner.user_id, marc.user_id])
+    await marc.join(coord)
+    bot_runner.members = [(karim.user_id, "bge-fc", "advisor"), (marc.user_id, "urscop", "advisor"),
+                          (claire.user_id, "bge-fc", "coordinator")]
+    bot_runner.partner_rooms = {"bge-fc": bge}
+    bot_runner.rooms = {"coordination": coord}
+    bot = await bot_runner.start(clock=Clock(PARIS, frozen_at=NOW))
+    for user, room in ((karim, bge), (claire, coord)):
+        await user.wait_for(room, match(type="m.room.member", state_key=bot_runner.user_id, membership="join"),
+                            timeout=30)
+    n = Network(bot, karim, marc, claire, bge, None, coord)
+    code = await n.new_project("Zorglub Secret")
+    _, reply = await n.ask(karim, bge, f'!projet orienter {code} urscop "motif confidentiel"')
+    assert "dans le salon de coordination (par le code du projet seulement)" in reply["content"]["body"]
+    announce = await marc.wait_for(coord, match(sender=bot_runner.user_id, type="m.room.message"), timeout=30)
+    content = announce["content"]
+    assert content["msgtype"] == "m.text" and content["m.mentions"] == {"user_ids": [marc.user_id]}
+    assert f"le projet {code} vous est proposé par BGE Franche-Comté" in content["body"]
+    for text in (content["body"], content["formatted_body"]):
+        assert "Zorglub" not in text and "motif confidentiel" not in text
+    # accepting there: the reply names the code only; the holder's room gets the name
+    _, reply = await n.ask(marc, coord, f"!projet accepter {code}")
+    assert reply["content"]["body"].startswith(f"✅ Orientation acceptée : {code} est maintenant visible pour URSCOP")
+    assert "Zorglub" not in reply["content"]["body"]
+    told = await karim.wait_for(bge, match(sender=bot_runner.user_id, type="m.room.message", msgtype="m.text"),
+                                timeout=30)
+    assert f"URSCOP a accepté l'orientation du projet Zorglub Secret ({code})" in told["content"]["body"]
