@@ -382,8 +382,8 @@ def decode_text(name: str, raw: bytes) -> tuple[str, str]:
     if b"\x00" in raw:
         raise ImportFileError(_BINARY.format(name=quote(name)))
     raise ImportFileError(f"Encodage de {quote(name)} non reconnu : ce n'est pas de l'UTF-8 (octet illisible à la "
-                          f"position {_n(position)}), et il ne se lit pas non plus en "
-                          f"{', '.join(tried[1:]) or ', '.join(ENCODING_NAMES[e] for e in _DETECTED)}. Enregistrez "
+                          f"position {_n(position)}), et il ne ressemble à du texte dans aucun des autres encodages essayés ("
+                          f"{', '.join(tried[1:]) or ', '.join(ENCODING_NAMES[e] for e in _DETECTED)}). Enregistrez "
                           "le tableau en « CSV UTF-8 » depuis votre tableur (Enregistrer sous…), puis relancez.")
 
 
@@ -919,7 +919,7 @@ def shown(value: Any) -> str:
         value = value.date() if value.time() == time(0) else value
     if isinstance(value, date):
         return value.strftime("%d/%m/%Y")
-    text = re.sub(r"\s+", " ", _plain(_text(value)))
+    text = re.sub(r"\s+", " ", _plain(_text(value))).strip()
     return text if len(text) <= 60 else text[:57] + "…"
 
 

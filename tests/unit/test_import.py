@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+import random
 import tomllib
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -20,6 +22,7 @@ from tests.unit.accompaniment_driver import CONFIG, PARIS
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=PARIS)
 HEADER = "Projet;Date;Phase;Modalité;Durée;Thèmes;Note;Département;Forme juridique;Prénom"
+CSV_HEADER = "Projet;Date;Phase;Durée (min);Département"
 
 
 @pytest.fixture
@@ -153,6 +156,108 @@ def test_csv_dialects_and_encodings(tmp_path):
     assert table.rows == [(2, ["Café, culturel", "12/03/2026", "accueil", "1h"])]
     (tmp_path / "b.csv").write_text("Projet\tDate\tPhase\tDurée\n\nPixel\t12/03/2026\taccueil\t1h\n", encoding="utf-8-sig")
     assert read_table(tmp_path / "b.csv").rows == [(3, ["Pixel", "12/03/2026", "accueil", "1h"])]
+
+
+FRENCH_CSV = ("Projet;Date;Phase;Durée;Note;Département\r\n"
+              "Café de l’Émergence;12/03/2026;émergence;1h30;Réunion à Besançon : l’œuvre « Ça bouge »;25\r\n"
+              "Épicerie Besançon;19/03/2026;ante-création;45min;Café-débat à Dole, élus présents;39\r\n")
+# what each encoding cannot hold is written the way a person would type it there
+PLAIN = str.maketrans({"’": "'", "œ": "oe", "«": '"', "»": '"'})
+
+
+@pytest.mark.parametrize("encoding, bom, line_end, found", [
+    ("utf-8", b"", "\r\n", "utf_8"),
+    ("utf-8", codecs.BOM_UTF8, "\r\n", "utf_8_sig"),
+    ("utf-16-le", codecs.BOM_UTF16_LE, "\r\n", "utf_16"),      # Excel's « Texte Unicode »
+    ("utf-16-be", codecs.BOM_UTF16_BE, "\r\n", "utf_16"),
+    ("cp1252", b"", "\r\n", "cp1252"),                          # Excel for Windows, « CSV (séparateur : ;) »
+    ("mac_roman", b"", "\r", "mac_roman"),                        # Excel for Mac, « CSV Macintosh », CR line ends
+    ("cp850", b"", "\r\n", "cp850"),                              # « CSV (MS-DOS) »
+    ("latin-1", b"", "\n", "cp1252"),                              # read as Windows-1252, its superset
+])
+def test_encodings_are_detected_and_french_text_read_right(tmp_path, encoding, bom, line_end, found):
+    text = FRENCH_CSV if encoding in ("utf-8", "utf-16-le", "utf-16-be", "cp1252", "mac_roman") \
+        else FRENCH_CSV.translate(PLAIN)
+    (tmp_path / "s.csv").write_bytes(bom + text.replace("\r\n", line_end).encode(encoding))
+    table = read_table(tmp_path / "s.csv")
+    assert table.encoding == found
+    assert table.headers == ["Projet", "Date", "Phase", "Durée", "Note", "Département"]
+    expected = [line.split(";") for line in text.splitlines()[1:]]
+    assert table.rows == [(2, expected[0]), (3, expected[1])]
+    assert table.rows[0][1][0].startswith("Café de l") and "Besançon" in table.rows[0][1][4]
+
+
+def test_short_files_in_single_byte_encodings(tmp_path):
+    """One accented word is enough to tell Windows-1252, Mac Roman and cp850 apart."""
+    for encoding in ("cp1252", "mac_roman", "cp850"):
+        (tmp_path / "s.csv").write_bytes("Projet;Date\nCafé;12/03/2026\n".encode(encoding))
+        table = read_table(tmp_path / "s.csv")
+        assert (table.encoding, table.rows) == (encoding, [(2, ["Café", "12/03/2026"])]), encoding
+
+
+def test_decoding_failures_name_the_encoding_tried(tmp_path):
+    (tmp_path / "u.csv").write_bytes(codecs.BOM_UTF16_LE + "Projet;Date".encode("utf-16-le") + b"\x00\xd8")
+    with pytest.raises(ImportFileError) as exc:
+        read_table(tmp_path / "u.csv")
+    assert exc.value.message == ("« u.csv » commence par la marque d'un texte UTF-16 mais ne se lit pas en UTF-16 "
+                                 "(octet illisible à la position 24). Enregistrez-le de nouveau en « CSV UTF-8 » depuis "
+                                 "votre tableur, puis relancez.")
+    rng = random.Random(4)
+    (tmp_path / "x.csv").write_bytes(bytes(rng.randrange(1, 256) for _ in range(300)))
+    with pytest.raises(ImportFileError) as exc:
+        read_table(tmp_path / "x.csv")
+    assert exc.value.message.startswith("Encodage de « x.csv » non reconnu : ce n'est pas de l'UTF-8 (octet illisible à "
+                                        "la position ")
+    assert "Windows-1252" in exc.value.message and "Mac Roman" in exc.value.message
+    assert "« CSV UTF-8 »" in exc.value.message
+
+
+async def test_guessed_encoding_is_said_in_the_report(tmp_path, db, importer):
+    path = tmp_path / "mac.csv"
+    path.write_bytes(("\r".join(GOOD) + "\r").encode("mac_roman"))
+    result = await importer.run(db, path, "bge-fc")
+    assert result.ok and result.encoding == "mac_roman"
+    assert [c.label for c in result.created] == ["Café culturel Pixel", "Recyclerie du Haut-Doubs"]
+    text = format_result(result, apply=False)
+    assert text.splitlines()[1] == ("Texte lu en Mac Roman (encodage détecté) : si des accents sont faux ci-dessous, "
+                                    "enregistrez le fichier en « CSV UTF-8 » et relancez.")
+    utf8 = await importer.run(db, write(tmp_path, "u.csv", GOOD), "bge-fc")
+    assert "encodage détecté" not in format_result(utf8, apply=False)
+
+
+async def test_hostile_cells_are_row_errors(tmp_path, db, importer):
+    """Values no spreadsheet of a partner holds, each a French row error, never a traceback."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["Projet", "Date", "Phase", "Durée (min)", "Département"])
+    ws.append(["Café", datetime(1900, 1, 5), "accueil", 30, 25])
+    ws.append(["Café", datetime(9999, 12, 31), "accueil", 30, 25])
+    ws.append(["Café", datetime(2026, 3, 12), "accueil", 1e308, 25])
+    ws.append(["Café", "#DIV/0!", "accueil", "#VALEUR!", 25])
+    ws.append(["Café", "x" * 5000, "accueil", "9" * 400, 25])
+    wb.save(tmp_path / "h.xlsx")
+    result = await importer.run(db, tmp_path / "h.xlsx", "bge-fc")
+    found = {(e.line, e.column): e.reason for e in result.errors}
+    assert found[(2, "Date")] == "Date trop ancienne : on n'importe rien d'avant l'an 2000."
+    assert found[(3, "Date")].startswith("Date dans le futur")
+    assert found[(4, "Durée (min)")].startswith("Durée impossible : 1000000") and "minutes (entre 1 minute" in \
+        found[(4, "Durée (min)")]
+    assert found[(5, "Date")] == found[(5, "Durée (min)")] == (
+        "Valeur d'erreur du tableur (une formule en erreur, ou une date hors limites) : corrigez cette cellule, puis "
+        "relancez.")
+    assert found[(6, "Date")] == "Date illisible : bien trop longue pour une date. Exemple : 12/11/2026."
+    assert found[(6, "Durée (min)")].startswith("Durée impossible : 999")
+    assert len(found[(6, "Durée (min)")]) < 200   # the value shortened, not 400 digits
+    lines = [CSV_HEADER, "Café;12/03/2026;accueil;inf;25", "Café;12/03/2026;accueil;nan;25",
+             "Café;12/03/2026;accueil;1e999;25", "Café;31/12/9999;accueil;30;25", "Café;\x1b]0:pwn\x07;accueil;30;25"]
+    result = await importer.run(db, write(tmp_path, "h.csv", lines), "bge-fc")
+    found = {(e.line, e.column): (e.value, e.reason) for e in result.errors}
+    assert all("illisible" in found[(n, "Durée (min)")][1] for n in (2, 3, 4))
+    assert found[(5, "Date")][1].startswith("Date dans le futur")
+    assert found[(6, "Date")][0] == "]0:pwn"   # a terminal escape in a file is shown as a space, never sent
+    assert "\x1b" not in format_result(result, apply=False) and "\x07" not in format_result(result, apply=False)
 
 
 # -- the import ------------------------------------------------------------------------------------

@@ -106,3 +106,35 @@ def test_usage_errors(tmp_path):
     assert result.returncode == 2 and "--partner" in result.stderr
     for r in (result,):
         assert "Traceback" not in r.stderr
+
+
+def test_encodings_through_the_command_line(tmp_path):
+    """A Mac Roman CSV (CR line ends) used to crash with UnboundLocalError, a UTF-16 one to give NUL-garbled
+    column names: both are imported, accents right."""
+    env = {"ESS_BOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/data/bot.db"}
+    mac = tmp_path / "mac.csv"
+    mac.write_bytes(("\r".join(GOOD[:2]) + "\r").encode("mac_roman"))
+    result = run(["import", str(mac), "--partner", "bge-fc", "--apply", *NOW], env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Texte lu en Mac Roman (encodage détecté)" in result.stdout
+    unicode = tmp_path / "unicode.txt"
+    unicode.write_bytes("\r\n".join(line.replace(";", "\t") for line in [HEADER, GOOD[3]]).encode("utf-16"))
+    result = run(["import", str(unicode), "--partner", "bge-fc", "--apply", *NOW], env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Colonnes reconnues : « Projet » → projet, « Date » → date" in result.stdout
+    assert rows(tmp_path, "SELECT label, department FROM projects ORDER BY id") == [
+        ("Café culturel Pixel", "25"), ("Recyclerie du Haut-Doubs", "39")]
+    assert rows(tmp_path, "SELECT phase, modality, note FROM accompaniments ORDER BY id") == [
+        ("emergence", "visio", "premier rendez-vous"), ("accueil", "telephone", None)]
+
+
+def test_hostile_files_exit_2_in_french(tmp_path):
+    env = {"ESS_BOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/data/bot.db"}
+    cases = {"bruit.xlsx": bytes(range(256)) * 20, "bruit.csv": bytes(range(256)) * 20, "vide.xlsx": b"",
+             "classeur.csv": b"PK\x03\x04" + bytes(100)}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        result = run(["import", str(tmp_path / name), "--partner", "bge-fc"], env=env, cwd=tmp_path)
+        assert result.returncode == 2, (name, result.stderr)
+        assert f"« {name} »" in result.stderr and result.stderr.count("\n") == 1, result.stderr
+        assert "Traceback" not in result.stderr and "Error" not in result.stderr
