@@ -86,11 +86,11 @@ UNSET = {"legal_form": "nsp"}   # project values that a file may fill in on an e
 MAPPING_EXAMPLE = '--mapping "Intitulé=projet,Temps passé (min)=duree_minutes"'
 
 
-def _plain(markdown: str) -> str:
-    """A message of the parsers (Markdown, for the chat) as the terminal shows it: plain text."""
+def _from_markdown(text: str) -> str:
+    """A reason from the parsers (Markdown, written for the chat) as the terminal shows it."""
     from ess_bot.framework.messages import render_markdown
 
-    return render_markdown(markdown)[0]
+    return render_markdown(text)[0]
 
 
 class ImportFileError(Exception):
@@ -956,7 +956,7 @@ def parse_date_cell(value: Any, dates: DateParser, now: datetime, today: date) -
         try:
             found = dates.parse(text, now, allow_future=True)
         except ParseError as exc:
-            message = _plain(exc.message).split(" Exemples :")[0]
+            message = exc.message.split(" Exemples :")[0]
             raise CellError(message if "Exemple" in message else message + " Exemple : 12/11/2026.") from None
     if found > today:
         raise CellError(f"Date dans le futur : on n'enregistre que ce qui a déjà eu lieu (nous sommes le "
@@ -1006,7 +1006,7 @@ def parse_minutes(value: Any, unit: str) -> int:
             try:
                 minutes = parse_duration(text)
             except ParseError as exc:
-                raise CellError(_plain(exc.message)) from None
+                raise CellError(exc.message) from None
     if not 1 <= minutes <= DURATION_MAX:
         raise CellError(f"Durée impossible : {minutes} minutes (entre 1 minute et 12 heures par suivi).")
     return minutes
@@ -1047,7 +1047,7 @@ def parse_row(line: int, cells: dict[str, Any], headers: dict[str, str], dates: 
         except CellError as exc:
             errors.append(RowError(line, headers[name], shown(cells[name]), exc.reason))
         except ParseError as exc:
-            errors.append(RowError(line, headers[name], shown(cells[name]), _plain(exc.message)))
+            errors.append(RowError(line, headers[name], shown(cells[name]), exc.message))
         except (ArithmeticError, ValueError, TypeError):   # a hostile value no parser expected: never a traceback
             errors.append(RowError(line, headers[name], shown(cells[name]), "Valeur illisible."))
 
@@ -1091,8 +1091,7 @@ def parse_row(line: int, cells: dict[str, Any], headers: dict[str, str], dates: 
             try:
                 row.note = check_note(text, "la note", NOTE_MAX) or None
             except PersonalDataError as exc:
-                raise CellError(_plain(exc.message).replace(" Retirez-la et recommencez.",
-                                                            " Retirez-la du fichier.")) from None
+                raise CellError(exc.message.replace(" Retirez-la et recommencez.", " Retirez-la du fichier.")) from None
 
     check("code", code)
     check("projet", label)
@@ -1328,7 +1327,7 @@ def format_result(result: ImportResult, *, apply: bool) -> str:
         for e in sorted(result.errors, key=lambda e: e.line):
             where = f"ligne {e.line}" + (f", colonne {quote(e.column)}" if e.column and e.column != "—" else "")
             value = f", valeur {quote(e.value)}" if e.value else ""
-            lines.append(f"- {where}{value} : {e.reason}")
+            lines.append(f"- {where}{value} : {_from_markdown(e.reason)}")
         lines.append("Rien n'a été enregistré : corrigez ces lignes puis relancez (l'import se fait en entier ou "
                      "pas du tout).")
         return "\n".join(lines)
