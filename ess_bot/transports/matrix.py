@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from aiohttp import ClientConnectionError
-from nio import (AsyncClient, AsyncClientConfig, ErrorResponse, JoinError, LoginResponse, MessageDirection,
+from nio import (AsyncClient, AsyncClientConfig, JoinError, LoginResponse, MessageDirection,
                  RoomMessagesError, RoomSendResponse, SyncError, SyncResponse, UploadResponse, WhoamiResponse)
 from nio.events import Event, InviteMemberEvent, MegolmEvent
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -173,14 +174,19 @@ async def test_homeserver_down_then_back(tmp_path, caplog):
         await alice.wait_for(room, match(type="m.room.member", state_key=bot_id, membership="join"))
         hs.stop()
         await asyncio.sleep(4)
-        assert "Timed out" in caplog.text or "unreachable" in caplog.text  # the bot noticed and retries
+        # the bot noticed, says so once (not once per attempt), and /healthz would say it too
+        assert caplog.text.count("homeserver unavailable") == 1 and "Timed out" not in caplog.text
+        assert runner.bot.app.health.degraded("homeserver")
         hs.start()
         await alice.close()
         alice = TestUser(hs.base_url, alice_id, token, device)
         await alice.start_listening()
         cmd = await alice.send_text(room, "!ping après la panne")
+        sent = time.monotonic()
         reply = await alice.wait_for(room, is_reply_to(cmd), timeout=60)
         assert reply["content"]["body"].startswith("🏓 Pong")
+        assert time.monotonic() - sent < 5  # retries are at most 3 s apart
+        assert not runner.bot.app.health.degraded("homeserver") and "homeserver available again" in caplog.text
     finally:
         if alice is not None:
             await alice.close()
