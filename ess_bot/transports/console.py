@@ -33,7 +33,9 @@ Tout le reste est envoyé au bot comme un message (par exemple : !aide)."""
 
 class ConsoleTransport:
     def __init__(self, app: App, sender: str, room: str, *, json_output: bool = False,
-                 files_dir: Path, out: TextIO = sys.stdout, err: TextIO = sys.stderr):
+                 files_dir: Path, out: TextIO = sys.stdout, err: TextIO = sys.stderr, session_id: str | None = None):
+        """``session_id``: part of every event id (default: random, so that sessions sharing a database
+        never collide); a recorded session passes a fixed one."""
         self.app = app
         self.sender = sender
         self.room = room
@@ -42,7 +44,7 @@ class ConsoleTransport:
         self.out = out
         self.err = err
         self._ids = itertools.count(1)
-        self._session = uuid.uuid4().hex[:12]  # event ids unique across sessions sharing a database
+        self._session = session_id or uuid.uuid4().hex[:12]  # event ids unique across sessions sharing a database
         self.sender_outbox = app.outbox_sender(self._send)
         labels = {room_id: key for key, room_id in app.config.room_keys().items()}
         self._room_labels = labels
