@@ -571,7 +571,8 @@ def compare(expected: list[str], got: list[str], source: Path = RECORDING, max_b
         report.extend("  " + line for line in diff[:max_lines])
         if len(diff) > max_lines:
             report.append(f"  … ({len(diff) - max_lines} more diff lines)")
-    report.append("\nIf the change is wanted (a user *should* see it), from the repository: .venv/bin/python -m tests.golden.readme_session --record")
+    report.append("\nIf the change is wanted (a user *should* see it), from the repository:\n"
+                  "  .venv/bin/python -m tests.golden.readme_session --record")
     return "\n".join(report)
 
 
