@@ -7,7 +7,7 @@ a :class:`Registry` (built at start, passed in — there is no global registry).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Awaitable, Callable
 
 from ess_bot.config import role_allows
@@ -124,7 +124,8 @@ class Registry:
         for obj in items:
             cmd = getattr(obj, "__ess_command__", None)
             if isinstance(cmd, Command):
-                self.add(cmd)
+                # a copy: the declaration is shared by every registry of the process, its subcommands are not
+                self.add(replace(cmd, subcommands=[]))
         for obj in items:
             sub = getattr(obj, "__ess_subcommand__", None)
             if sub is not None:
