@@ -4,6 +4,7 @@ from ess_bot.config import ROLE_LABELS, ROLE_LABELS_PLURAL
 from ess_bot.framework.command import ROOM_KINDS, command, help_text, with_prefix
 from ess_bot.formatting import md_code, md_escape
 from ess_bot.framework.context import Context, UserError
+from ess_bot.parsing import shorten
 
 
 @command("aide", group="Général", summary="la liste des commandes, ou l'aide d'une commande",
@@ -16,8 +17,8 @@ async def aide(ctx: Context, args: list[str]) -> None:
         if cmd is None:
             suggestion = ctx.registry.suggest(name, ctx.role)
             hint = f" Vouliez-vous dire `{p}aide {suggestion}` ?" if suggestion else ""
-            raise UserError(f"Je ne connais pas la commande {md_code(p + name)}.{hint} Tapez `{p}aide` pour toutes "
-                            "les voir.")
+            raise UserError(f"Je ne connais pas la commande {md_code(shorten(p + name, 60))}.{hint} "
+                            f"Tapez `{p}aide` pour toutes les voir.")
         if not cmd.allowed(ctx.role):
             raise UserError(f"`{p}{cmd.name}` est réservé aux {ROLE_LABELS_PLURAL[cmd.role]} et plus.")
         ctx.reply(help_text(cmd, ctx.role, p))

@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from random import Random
 
 from ess_bot.formatting import date_fr, md_escape
-from ess_bot.text import Token, TokenizeError, fold, normalize, tokenize_quoted  # noqa: F401 (re-exported)
+from ess_bot.text import Token, TokenizeError, fold, normalize, shorten, tokenize_quoted  # noqa: F401 (re-exported)
 from ess_bot.vocabulary import Choice, ChoiceList
 
 
@@ -79,10 +79,7 @@ def md_quote(value: object) -> str:
     """How a typed (or configured) value is named in a Markdown message: « valeur », escaped
     (:func:`ess_bot.formatting.md_escape`) so that it shows exactly as typed, never as markup; control
     characters (a NUL, a line break) are shown as a space; beyond :data:`QUOTE_MAX` characters, cut (…)."""
-    text = _UNPRINTABLE.sub(" ", str(value if value is not None else ""))
-    if len(text) > QUOTE_MAX:
-        text = text[:QUOTE_MAX - 1].rstrip() + "…"
-    return f"« {md_escape(text)} »"
+    return f"« {md_escape(shorten(_UNPRINTABLE.sub(' ', str(value if value is not None else '')), QUOTE_MAX))} »"
 
 
 # -- tokens ------------------------------------------------------------------------------------

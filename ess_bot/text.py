@@ -36,6 +36,12 @@ def normalize(text: str) -> str:
     return text.translate(_TYPO).strip()
 
 
+def shorten(text: str, limit: int = 200) -> str:
+    """``text`` cut at ``limit`` characters (…): how a typed value is echoed (in ``md_code`` too), so that
+    a 10 kB line never makes a reply larger than a Matrix event may be."""
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
 def fold(text: str) -> str:
     """Case- and accent-insensitive key: 'Réunion' → 'reunion'."""
     decomposed = unicodedata.normalize("NFKD", text)

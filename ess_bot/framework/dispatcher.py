@@ -25,7 +25,7 @@ from ess_bot.framework.messages import Incoming, Outgoing, render_markdown
 from ess_bot.framework.outbox import OutboxSignal
 from ess_bot.storage.db import Database, is_unavailable
 from ess_bot.storage.models import OutboxMessage, ProcessedEvent
-from ess_bot.text import Token, TokenizeError, normalize, tokenize_quoted
+from ess_bot.text import Token, TokenizeError, normalize, shorten, tokenize_quoted
 
 log = logging.getLogger(__name__)
 
@@ -349,7 +349,7 @@ class Dispatcher:
         if cmd is None:
             suggestion = self.registry.suggest(parsed.name, ctx.role)
             hint = f" Vouliez-vous dire `{p}{suggestion}` ?" if suggestion else ""
-            raise UserError(f"Commande inconnue : {md_code(p + parsed.name)}.{hint} "
+            raise UserError(f"Commande inconnue : {md_code(shorten(p + parsed.name, 60))}.{hint} "
                             f"Tapez `{p}aide` pour la liste des commandes.")
         ctx.command = cmd
         if ctx.room_kind not in cmd.where:
