@@ -25,7 +25,7 @@ from ess_bot.clock import Clock
 from ess_bot.config import Config, Member, role_allows
 from ess_bot.formatting import md_escape
 from ess_bot.parsing import PersonalDataError, check_personal_data, md_quote
-from ess_bot.storage.tools_events import RoomFile, Tool, ToolServing, ToolTag
+from ess_bot.storage.tools_events import URL as URL_LENGTH, RoomFile, Tool, ToolServing, ToolTag
 from ess_bot.text import fold, without_controls
 from ess_bot.vocabulary import PHASES, Choice, ChoiceList
 
@@ -40,6 +40,8 @@ TOOL_TYPES = ChoiceList("type d'outil", (
 ), example="trame")
 
 FILE_MSGTYPES = ("m.file", "m.image", "m.video", "m.audio")
+FILE_SIZE_MAX = 2**31 - 1  # a size the database's INTEGER column holds (PostgreSQL's is 32 bits); beyond: unknown
+FILE_URL_MAX = URL_LENGTH  # the column of an mxc:// address (real ones are about 60 characters)
 ROOM_FILE_RETENTION = timedelta(days=180)  # a file may be added as a tool up to six months after it was posted
 TITLE_MAX = 120
 DESCRIPTION_MAX = 500
@@ -378,18 +380,21 @@ def file_ref_from_content(content: dict, msgtype: str | None = None, event_id: s
     if mt not in FILE_MSGTYPES:
         return None
     url = content.get("url")
-    url = url if isinstance(url, str) and url.startswith("mxc://") else None
+    url = url if isinstance(url, str) and url.startswith("mxc://") and len(url) <= FILE_URL_MAX else None
     enc = content.get("file")
     enc = enc if isinstance(enc, dict) and isinstance(enc.get("url"), str) else None
     if url is None and enc is None:
         return None
     info = content.get("info") if isinstance(content.get("info"), dict) else {}
-    name = content.get("filename") or content.get("body") or "fichier"
+    # no control character (PostgreSQL refuses a NUL in a text), spaces collapsed, within the column
+    name = " ".join(without_controls(str(content.get("filename") or content.get("body") or "")).split())[:255]
     size = info.get("size")
     mimetype = info.get("mimetype")
-    return FileRef(name=str(name)[:255], url=url, file=enc,
-                   size=size if isinstance(size, int) and not isinstance(size, bool) else None,
-                   mimetype=mimetype[:255] if isinstance(mimetype, str) else None, msgtype=mt, event_id=event_id)
+    mimetype = without_controls(mimetype).strip()[:255] if isinstance(mimetype, str) else ""
+    return FileRef(name=name or "fichier", url=url, file=enc,
+                   size=size if isinstance(size, int) and not isinstance(size, bool) and 0 <= size <= FILE_SIZE_MAX
+                   else None,
+                   mimetype=mimetype or None, msgtype=mt, event_id=event_id)
 
 
 # -- the service --------------------------------------------------------------------------------
