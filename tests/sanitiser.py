@@ -176,7 +176,9 @@ class SanitiserCheck:
         plains += [(p, v) for p, v in _strings(out.extra or {}) if not p.endswith("formatted_body")]
         for where, text in plains:
             for m in _ESCAPE.finditer(text):
-                if not any(m.group(0) in typed for typed in self.typed):
+                # typed as is, or a typed word ending with a backslash, followed by the bot's own text
+                typed_backslash = re.search(r"\S*\\$", text[:m.start() + 1]).group(0)
+                if not any(m.group(0) in typed or typed_backslash in typed for typed in self.typed):
                     self._found(out, f"{where}: a Markdown escape {m.group(0)!r} left in the plain text "
                                      f"(…{text[max(0, m.start() - 40):m.end() + 40]!r}…)")
                     break
