@@ -199,9 +199,8 @@ async def _db_upgrade(config: Config) -> int:
 
 
 async def _console(args, config: Config) -> int:
-    from ess_bot.app import App
     from ess_bot.clock import Clock
-    from ess_bot.storage.db import Database
+    from ess_bot.runner import Runner
     from ess_bot.transports.console import ConsoleTransport, resolve_console_room, resolve_sender
 
     tz = config.bot.tz
@@ -216,18 +215,18 @@ async def _console(args, config: Config) -> int:
     coordinators = config.members_with_role("coordinator") or list(config.members)
     sender = (resolve_sender(config, args.as_user, lambda text: print(text, file=sys.stderr)) if args.as_user
               else coordinators[0].user_id if coordinators else "@invite:console")
-    app = App(config, clock, Database(config.database.url), transport="console")
-    room = resolve_console_room(app, args.room or "coordination", sender) if (args.room or config.rooms.coordination) \
-        else resolve_console_room(app, "direct", sender)
+    room = resolve_console_room(config, args.room or "coordination", sender) \
+        if (args.room or config.rooms.coordination) else resolve_console_room(config, "direct", sender)
     if room is None:
         print(f"Salon inconnu : {args.room!r}. Salons connus : {', '.join(config.room_keys())}, direct.", file=sys.stderr)
         return 2
     files_dir = Path(args.files_dir) if args.files_dir else Path(tempfile.mkdtemp(prefix="ess-bot-fichiers-"))
-    console = ConsoleTransport(app, sender, room, json_output=args.json, files_dir=files_dir)
+    runner = Runner(config, ConsoleTransport(config, sender, room, json_output=args.json, files_dir=files_dir),
+                    clock)
     try:
-        await console.run()
+        await runner.run()
     finally:
-        await app.close()
+        await runner.stop()
     return 0
 
 

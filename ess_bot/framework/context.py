@@ -31,8 +31,9 @@ class Runtime:
 
     version: str
     started_monotonic: float
-    transport: str  # "matrix" | "console"
+    transport: str  # the transport's name: "matrix", "console", "memory"…
     services: Any = None
+    user_id: str = ""  # the bot's own id on the transport (set once connected): its own events are ignored
 
 
 class Queue:

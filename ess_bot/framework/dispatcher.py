@@ -95,13 +95,11 @@ class Dispatcher:
 
     async def handle(self, event: Incoming) -> bool:
         """Handle one event; True if it was new and did something."""
-        if event.sender == self.runtime_user():
+        if self.runtime.user_id and event.sender == self.runtime.user_id:
             return False
         if self.watch is not None and event.event_id in self.watch.answered:
             return False  # answered during a database outage, not recorded yet
         if event.kind == "message":
-            if event.msgtype == "m.notice":
-                return False
             parsed = parse_command(event.body, self.config.bot.command_prefix)
             if parsed is None:
                 return False
@@ -149,9 +147,6 @@ class Dispatcher:
             return False
         member = self.config.member(event.sender)
         return target.sender == event.sender or (member is not None and role_allows(member.role, "coordinator"))
-
-    def runtime_user(self) -> str:
-        return self.config.matrix.user_id if self.runtime.transport == "matrix" else ""
 
     async def _run(self, event: Incoming, label: str | None, body) -> bool:
         if self.watch is not None and self.watch.degraded:

@@ -17,10 +17,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from ess_bot.app import App
+from typing import TYPE_CHECKING, AsyncIterator
+
+from ess_bot.config import Config
 from ess_bot.files import private_dir, write_private
 from ess_bot.framework.messages import Incoming, Outgoing
-from ess_bot.http import start_http, stop_http
+from ess_bot.framework.transport import Batch, Capabilities, StartContext
+
+if TYPE_CHECKING:
+    from ess_bot.app import App
 
 HELP = """Commandes du terminal :
   /as @utilisateur:serveur   parler au nom d'un autre membre
@@ -32,25 +37,47 @@ Tout le reste est envoyé au bot comme un message (par exemple : !aide)."""
 
 
 class ConsoleTransport:
-    def __init__(self, app: App, sender: str, room: str, *, json_output: bool = False,
-                 files_dir: Path, out: TextIO = sys.stdout, err: TextIO = sys.stderr, session_id: str | None = None):
+    """The terminal as a transport: each line is a batch of one message (or a terminal command such
+    as ``/as``); the bot's outputs are printed as they are sent. Lines come from ``stdin`` — or, when
+    ``stdin`` is None, from :meth:`type` (a program driving a session, such as the recorded README
+    session)."""
+
+    name = "console"
+    capabilities = Capabilities(threads=False, reactions=True, polls=True, edits=False, redactions=True,
+                                files=True, html=False)
+    start_keys = ()
+    pace_seconds = 0.0
+    parallel_rooms = 1      # one sequence: the outbox's order, as printed
+    scheduler_grace = 0.0   # what is due (a frozen --now) is said before the first prompt
+    user_id = ""
+
+    def __init__(self, config: Config, sender: str, room: str, *, json_output: bool = False,
+                 files_dir: Path, out: TextIO = sys.stdout, err: TextIO = sys.stderr, session_id: str | None = None,
+                 stdin: TextIO | None = sys.stdin):
         """``session_id``: part of every event id (default: random, so that sessions sharing a database
         never collide); a recorded session passes a fixed one."""
-        self.app = app
+        self.config = config
         self.sender = sender
         self.room = room
         self.json_output = json_output
         self.files_dir = files_dir
         self.out = out
         self.err = err
+        self.stdin = stdin
         self._ids = itertools.count(1)
         self._session = session_id or uuid.uuid4().hex[:12]  # event ids unique across sessions sharing a database
-        self.sender_outbox = app.outbox_sender(self._send)
-        labels = {room_id: key for key, room_id in app.config.room_keys().items()}
-        self._room_labels = labels
+        self._room_labels = {room_id: key for key, room_id in config.room_keys().items()}
+        self._typed: asyncio.Queue[tuple[str, asyncio.Future]] | None = None
+        self._app: "App | None" = None
+
+    async def connect(self, start: StartContext) -> None:
+        return None  # nothing to log in to
+
+    async def close(self) -> None:
+        return None
 
     # -- sending ---------------------------------------------------------------------------------
-    async def _send(self, out: Outgoing, txn_id: str) -> str:
+    async def send(self, out: Outgoing, txn_id: str) -> str:
         event_id = f"$out-{txn_id}"
         filename = None
         if out.data is not None:
@@ -83,52 +110,93 @@ class ConsoleTransport:
         return f"{where}🤖 {prefix}{body}"
 
     # -- receiving -------------------------------------------------------------------------------
-    def incoming(self, line: str) -> Incoming:
+    def incoming(self, line: str, clock) -> Incoming:
         return Incoming(event_id=f"$console-{self._session}-{next(self._ids)}", room_id=self.room,
-                        sender=self.sender, body=line, timestamp=self.app.clock.now(),
+                        sender=self.sender, body=line, timestamp=clock.now(),
                         is_direct=self.room.startswith("!direct-"))
 
-    async def handle_line(self, line: str) -> bool:
-        """Process one input line; False when the session should end."""
-        line = line.rstrip("\n")
-        if not line.strip():
-            return True
-        if line.startswith("/"):
-            return await self._slash(line.strip())
-        await self.app.handle(self.incoming(line))
-        await self.sender_outbox.drain()
-        return True
+    async def type(self, line: str) -> None:
+        """Type ``line`` (``stdin=None`` only); returns once the bot has handled it and its replies
+        are printed."""
+        if self._typed is None:
+            self._typed = asyncio.Queue()
+        done = asyncio.get_running_loop().create_future()
+        await self._typed.put((line, done))
+        await done
 
-    async def _slash(self, line: str) -> bool:
+    async def end(self) -> None:
+        """End a typed session (as the end of input would)."""
+        await self.type("/quit")
+
+    async def batches(self, app: "App") -> AsyncIterator[Batch]:
+        self._app = app
+        yield Batch(first=True, settle=True)  # the session starts: what is due is said first
+        interactive = self.stdin is not None and self.stdin.isatty()
+        if interactive:
+            self._note("ess-bot — mode terminal. Tapez !aide pour commencer, /aide pour les commandes du "
+                       "terminal, /quit pour sortir.")
+            self._note(f"(vous êtes {self.sender} dans {self._room_labels.get(self.room, self.room)})")
+        while True:
+            line, typed = await self._next_line(interactive)
+            if line is None:
+                return
+            try:
+                line = line.rstrip("\n")
+                if not line.strip():
+                    continue
+                if line.startswith("/"):
+                    go_on, note = await self._slash(line.strip(), app)
+                    if not go_on:
+                        return
+                    yield Batch(settle=True)  # what a moved clock made due is printed first
+                    if note:
+                        self._note(note)
+                    continue
+                yield Batch(events=[self.incoming(line, app.clock)], settle=True)
+            finally:
+                if typed is not None and not typed.done():
+                    typed.set_result(None)
+
+    async def _next_line(self, interactive: bool) -> tuple[str | None, asyncio.Future | None]:
+        if self.stdin is None:
+            if self._typed is None:
+                self._typed = asyncio.Queue()
+            line, typed = await self._typed.get()
+            return line, typed
+        loop = asyncio.get_running_loop()
+        if interactive:
+            try:
+                return await loop.run_in_executor(None, input, "> "), None
+            except EOFError:
+                return None, None
+        line = await loop.run_in_executor(None, self.stdin.readline)
+        return (line or None), None
+
+    async def _slash(self, line: str, app: "App") -> tuple[bool, str | None]:
+        """A terminal command: (go on, the line to print once what it caused is printed)."""
         word, _, rest = line.partition(" ")
         rest = rest.strip()
         if word in ("/quit", "/exit", "/q"):
-            return False
+            return False, None
         if word == "/as" and rest:
-            self.sender = resolve_sender(self.app.config, rest, self._note)
+            self.sender = resolve_sender(self.config, rest, self._note)
         elif word == "/room" and rest:
-            room = resolve_console_room(self.app, rest, self.sender)
+            room = resolve_console_room(self.config, rest, self.sender)
             if room is None:
-                self._note(f"⚠️ Salon inconnu : {rest}. Salons connus : {', '.join(self.app.config.room_keys())}, direct.")
-                return True
+                return True, (f"⚠️ Salon inconnu : {rest}. Salons connus : {', '.join(self.config.room_keys())}, "
+                              "direct.")
             self.room = room
         elif word == "/now" and rest:
             try:
                 at = datetime.fromisoformat(rest)
             except ValueError:
-                self._note(f"⚠️ Date illisible : {rest}. Exemple : /now 2026-11-24T10:00")
-                return True
-            self.app.clock.set(at)
-            await self.app.scheduler.run_due()
-            await self.sender_outbox.drain()
-        elif word in ("/qui", "/whoami"):
-            pass
-        else:
-            self._note(HELP)
-            return True
-        self._note(f"(vous êtes {self.sender} dans {self._room_labels.get(self.room, self.room)}, "
-                   f"le {self.app.clock.now():%d/%m/%Y à %H:%M})")
-        return True
+                return True, f"⚠️ Date illisible : {rest}. Exemple : /now 2026-11-24T10:00"
+            app.clock.set(at)
+            await app.scheduler.run_due()
+        elif word not in ("/qui", "/whoami"):
+            return True, HELP
+        return True, (f"(vous êtes {self.sender} dans {self._room_labels.get(self.room, self.room)}, "
+                      f"le {app.clock.now():%d/%m/%Y à %H:%M})")
 
     def _note(self, text: str) -> None:
         if not self.json_output:
@@ -136,37 +204,6 @@ class ConsoleTransport:
             self.out.flush()
         else:
             self.err.write(text + "\n")
-
-    async def run(self, stdin: TextIO = sys.stdin) -> None:
-        await self.app.prepare()
-        http_runner = await start_http(self.app.config, self.app)  # the calendar feed, when configured
-        await self.app.scheduler.start()  # the console "first sync" is the session start
-        await self.sender_outbox.drain()
-        interactive = stdin.isatty()
-        if interactive:
-            self._note("ess-bot — mode terminal. Tapez !aide pour commencer, /aide pour les commandes du "
-                       "terminal, /quit pour sortir.")
-            self._note(f"(vous êtes {self.sender} dans {self._room_labels.get(self.room, self.room)})")
-        loop = asyncio.get_running_loop()
-        background = loop.create_task(self.sender_outbox.run())  # scheduled messages in a live session
-        try:
-            while True:
-                if interactive:
-                    try:
-                        line = await loop.run_in_executor(None, input, "> ")
-                    except EOFError:
-                        break
-                else:
-                    line = await loop.run_in_executor(None, stdin.readline)
-                    if not line:
-                        break
-                if not await self.handle_line(line):
-                    break
-                await self.sender_outbox.drain()
-        finally:
-            background.cancel()
-            await self.sender_outbox.drain()
-            await stop_http(http_runner)
 
 
 def resolve_sender(config, text: str, note) -> str:
@@ -187,7 +224,7 @@ def stored_file_link(out: Outgoing) -> str | None:
     return out.extra.get("url") or (out.extra.get("file") or {}).get("url")
 
 
-def resolve_console_room(app: App, key: str, sender: str) -> str | None:
+def resolve_console_room(config: Config, key: str, sender: str) -> str | None:
     if key in ("direct", "dm", "prive", "privé"):
         return f"!direct-{sender.lstrip('@').split(':')[0]}:console"
-    return app.config.resolve_room(key)
+    return config.resolve_room(key)

@@ -310,6 +310,7 @@ class Recorder:
     """Types into the terminal transport and writes down each input and what follows it."""
 
     console: "ConsoleTransport"
+    runner: "Runner"
     out: io.StringIO
     err: io.StringIO
     lines: list[str] = field(default_factory=list)
@@ -338,7 +339,7 @@ class Recorder:
         record["setup"] = setup
         self.lines.append(_dump(record))
         out_at, err_at = self.out.tell(), self.err.tell()
-        await self.console.handle_line(text)
+        await self.console.type(text)
         await self._settle()
         outputs = [json.loads(line) for line in self.out.getvalue()[out_at:].splitlines() if line]
         for output in outputs:
@@ -353,16 +354,12 @@ class Recorder:
         return outputs
 
     async def _settle(self) -> None:
-        """Let what the input started (scheduler runs after a clock move…) finish, then send the outbox."""
-        for _ in range(50):
-            current = asyncio.current_task()
-            others = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
-            if not others:
+        """Let what the input started go out (``type`` returns once the bot handled the line and its
+        replies were sent; a scheduler run a clock move started may still be queuing messages)."""
+        for _ in range(3):
+            if await self.runner.sender.settled(10.0):
                 break
-            done, pending = await asyncio.wait(others, timeout=10)
-            if pending:
-                raise GoldenError(f"tasks still running after 10 s: {pending!r}")
-        await self.console.sender_outbox.drain()
+        await self.runner.sender.drain()
 
     @staticmethod
     def _check(text: str, output: dict) -> None:
@@ -425,29 +422,26 @@ def context_for(text: str) -> tuple[str, str] | None:
 
 
 async def _session(workdir: Path) -> list[str]:
-    from ess_bot.app import App
     from ess_bot.clock import Clock
     from ess_bot.config import load_config
-    from ess_bot.storage.db import Database
+    from ess_bot.runner import Runner
     from ess_bot.transports.console import ConsoleTransport, resolve_console_room
 
     # env given explicitly: nothing of the caller's environment (ESS_BOT_*) reaches the configuration
     config = load_config(CONFIG, env={"ESS_BOT_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'ess-bot.db'}"})
     clock = Clock(config.bot.tz, frozen_at=START)
-    app = App(config, clock, Database(config.database.url), transport="console")
-    seed_project_codes(app)
     sender = config.members_with_role("coordinator")[0].user_id  # as `ess-bot console` starts
-    room = resolve_console_room(app, "coordination", sender)
+    room = resolve_console_room(config, "coordination", sender)
     out, err = io.StringIO(), io.StringIO()
     files_dir = workdir / "fichiers"
-    console = ConsoleTransport(app, sender, room, json_output=True, files_dir=files_dir, out=out, err=err,
-                               session_id=SESSION_ID)
-    recorder = Recorder(console, out, err,
+    console = ConsoleTransport(config, sender, room, json_output=True, files_dir=files_dir, out=out, err=err,
+                               session_id=SESSION_ID, stdin=None)
+    runner = Runner(config, console, clock)
+    recorder = Recorder(console, runner, out, err,
                         room_labels={room_id: key for key, room_id in config.room_keys().items()})
     try:
-        await app.prepare()  # what ConsoleTransport.run does before reading (no HTTP: listen is empty)
-        await app.scheduler.start()
-        await console.sender_outbox.drain()
+        await runner.start()  # as `ess-bot console` starts: database, scheduler, nothing due yet
+        seed_project_codes(runner.app)
         examples = examples_to_run(readme_examples(README.read_text(encoding="utf-8")))
         quit_ = [ex for ex in examples if ex.text == "/quit"]
         for ex in examples[:len(examples) - len(quit_)]:
@@ -461,7 +455,7 @@ async def _session(workdir: Path) -> list[str]:
         for ex in quit_:
             await recorder.example(ex)
     finally:
-        await app.close()
+        await runner.stop()
     return recorder.lines
 
 

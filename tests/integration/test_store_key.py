@@ -7,7 +7,7 @@ import pytest
 from nio.store import DefaultStore
 
 from ess_bot.errors import FatalError
-from ess_bot.transports import matrix as matrix_transport
+from ess_bot.transports.matrix import transport as matrix_transport
 from ess_bot.transports.store_key import NIO_DEFAULT_KEY
 
 pytestmark = pytest.mark.integration

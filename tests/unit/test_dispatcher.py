@@ -115,7 +115,12 @@ async def test_reply_stays_in_thread(h):
 
 
 async def test_notices_plain_messages_and_unclosed_quotes(h):
-    assert await h.say("!ping", msgtype="m.notice") == []
+    from ess_bot.transports.matrix import to_incoming
+    from nio.events import Event
+
+    notice = Event.parse_event({"type": "m.room.message", "event_id": "$n", "sender": "@karim:test",
+                                "origin_server_ts": 1, "content": {"msgtype": "m.notice", "body": "!ping"}})
+    assert to_incoming(notice, "!bge:test", False) is None  # a notice never reaches the dispatcher
     assert await h.say("bonjour à tous") == []
     [reply] = await h.say('!aide "ping')
     assert "guillemet fermant" in reply.body and "Exemple" in reply.body

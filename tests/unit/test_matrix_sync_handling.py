@@ -30,18 +30,26 @@ async def make_bot(tmp_path) -> MatrixBot:
     bot = MatrixBot(config)
     bot.client.user_id = "@bot:hs"  # as after login (no server here)
     await bot.app.prepare()
+    bot.transport._app = bot.app
     return bot
+
+
+async def handle_sync(bot: MatrixBot, resp: SyncResponse, skip_history: bool) -> None:
+    """One sync round as the runner handles it: the transport's events, each to the dispatcher."""
+    for event in await bot.transport._collect(resp, skip_history=skip_history):
+        if await bot.app.handle(event):
+            bot.handled += 1
 
 
 async def test_out_of_order_timestamps_across_syncs_are_not_dropped(tmp_path):
     bot = await make_bot(tmp_path)
     try:
-        await bot._handle_sync(sync("s1", [ping("$late-stamp", 2_000)]), skip_history=False)
+        await handle_sync(bot, sync("s1", [ping("$late-stamp", 2_000)]), skip_history=False)
         # persisted after, but created (stamped) a little before by another sender
-        await bot._handle_sync(sync("s2", [ping("$early-stamp", 1_990)]), skip_history=False)
+        await handle_sync(bot, sync("s2", [ping("$early-stamp", 1_990)]), skip_history=False)
         assert bot.handled == 2
         # a redelivery (restart before the token was saved) is not applied twice
-        await bot._handle_sync(sync("s2", [ping("$early-stamp", 1_990)]), skip_history=False)
+        await handle_sync(bot, sync("s2", [ping("$early-stamp", 1_990)]), skip_history=False)
         assert bot.handled == 2
     finally:
         await bot.stop()
@@ -50,11 +58,11 @@ async def test_out_of_order_timestamps_across_syncs_are_not_dropped(tmp_path):
 async def test_first_sync_skips_history_and_own_join_cuts_earlier_events(tmp_path):
     bot = await make_bot(tmp_path)
     try:
-        await bot._handle_sync(sync("s1", [ping("$old", 1_000)]), skip_history=True)
+        await handle_sync(bot, sync("s1", [ping("$old", 1_000)]), skip_history=True)
         assert bot.handled == 0
         join = {"type": "m.room.member", "event_id": "$join", "sender": "@bot:hs", "state_key": "@bot:hs",
                 "origin_server_ts": 3_000, "content": {"membership": "join"}}
-        await bot._handle_sync(sync("s2", [ping("$before-join", 2_500), join, ping("$after-join", 3_100)]),
+        await handle_sync(bot, sync("s2", [ping("$before-join", 2_500), join, ping("$after-join", 3_100)]),
                                skip_history=False)
         assert bot.handled == 1
     finally:
@@ -84,10 +92,10 @@ async def run_loop_over(bot: MatrixBot, responses: list[SyncResponse], log: list
         await scheduler_start()
 
     bot.client.sync = fake_sync
-    bot._send = fake_send
+    bot.transport.send = fake_send
     bot.app.scheduler.start = start
     bot._started_at = bot.clock.monotonic()
-    bot._tasks.append(asyncio.create_task(bot._sync_loop()))
+    bot._spawn("sync", bot._consume, restart=False)
 
 
 async def test_commands_waiting_at_a_first_start_are_answered_before_the_scheduler_starts(tmp_path):
@@ -113,10 +121,8 @@ async def test_commands_waiting_at_a_first_start_are_answered_before_the_schedul
 async def test_the_scheduler_starts_after_a_grace_when_no_message_comes(tmp_path, monkeypatch):
     import asyncio
 
-    from ess_bot.transports import matrix
-
-    monkeypatch.setattr(matrix, "SCHEDULER_GRACE", 0.2)
     bot = await make_bot(tmp_path)
+    monkeypatch.setattr(bot.transport, "scheduler_grace", 0.2)
     log: list[str] = []
     try:
         await run_loop_over(bot, [sync("s1", [])], log)
