@@ -2,6 +2,10 @@
 (Markdown), a tidy CSV, an XLSX workbook and a PNG chart. Pure functions of the report: no database,
 no clock, no chat. Only counts are written — never a project label or a holder detail.
 
+Nothing here names an indicator: the tables of the report's catalogue (:mod:`ess_bot.reports.catalogue`)
+say which figures go in the CSV, which sheet, which summary line and which « Synthèse » row, and with
+which words; this module only knows how a count, hours, a share or a partner's name are written.
+
 matplotlib and openpyxl are imported inside the functions that need them, so that starting the bot
 does not pay for them.
 """
@@ -10,24 +14,21 @@ from __future__ import annotations
 
 import csv
 import io
+import string
 import threading
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from ess_bot.formatting import MONTHS_FR, date_fr, join_fr, md_escape, minutes_fr, time_fr
-from ess_bot.services.reports import Activity, HoursChart, Report
-from ess_bot.vocabulary import (AGE_BANDS, DEPARTMENT_NAMES, EMPLOYMENT_STATUSES, FRR, GENDERS, LEGAL_FORMS, MINIMA,
-                                MODALITIES, OUTCOMES, PHASES, QPV, ChoiceList)
+from ess_bot.reports.declare import (Column, Dimension, If, Items, Label, Line, Measure, Pivot, Share, Sheet, Stack,
+                                     Table, Unit)
+from ess_bot.services.reports import HoursChart, Report, Row
+from ess_bot.vocabulary import DEPARTMENT_NAMES, ChoiceList
 
 CSV_MIMETYPE = "text/csv"
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PNG_MIMETYPE = "image/png"
-
-PROFILE_TITLES: dict[str, tuple[str, ChoiceList]] = {
-    "gender": ("Genre", GENDERS), "age_band": ("Tranche d'âge", AGE_BANDS),
-    "employment_status": ("Statut", EMPLOYMENT_STATUSES), "minima": ("Minima sociaux", MINIMA),
-    "qpv": ("QPV", QPV), "frr": ("FRR", FRR)}
-NOT_RECORDED = "non renseigné"
+NO_RECORD = "Aucun suivi enregistré sur cette période."
 
 
 @dataclass(frozen=True)
@@ -82,10 +83,6 @@ def plural(n: int, one: str, many: str | None = None) -> str:
     return f"{number_fr(n)} {one if n <= 1 else (many or one + 's')}"
 
 
-def percent(report: Report, count: int) -> str:
-    return f"{number_fr(report.profile.share(count))} %"
-
-
 def file_stem(report: Report) -> str:
     scope = report.partner or "reseau"
     return f"rapport-{scope}-{report.period.slug}"
@@ -95,125 +92,149 @@ def generated_text(report: Report) -> str:
     return f"{date_fr(report.generated_at, weekday=False)} à {time_fr(report.generated_at)}"
 
 
+def file_value(measure: Measure | Share, value):
+    """A figure as the files write it: minutes as decimal hours, the rest as computed."""
+    return hours(value) if measure.unit is Unit.MINUTES else value
+
+
+def group_label(report: Report, d: Dimension, key, *, csv: bool = False) -> str:
+    """A group's words (not escaped): the closed list's label, the partner's name, the département
+    with its name, the month ("juil. 2026"; the CSV keeps "2026-07")."""
+    if isinstance(d.labels, ChoiceList):
+        return d.labels.label(key, d.missing)
+    if d.labels is Label.PARTNER:
+        return report.partner_name(key)
+    if d.labels is Label.DEPARTMENT:
+        return department_label(key)
+    return key if csv else month_label(key)
+
+
+def row_labels(report: Report, t: Table, key, *, csv: bool = False) -> list[str]:
+    """The words of one row of a table: one per dimension, the group's label, or the CSV's "tout"."""
+    if t.groups:
+        return [next(g.label for g in t.groups if g.key == key)]
+    dims = t.dimensions
+    if not dims:
+        return [t.csv.group if t.csv else "Total"]
+    keys = key if len(dims) > 1 else (key,)
+    return [group_label(report, d, k, csv=csv) for d, k in zip(dims, keys)]
+
+
 # -- summary -----------------------------------------------------------------------------------
 
 def summary_markdown(report: Report) -> str:
-    """The short French summary posted with the files (and printed by ``ess-bot rapport``)."""
-    t, p, o, r = report.totals, report.profile, report.outcomes, report.referrals
+    """The short French summary posted with the files (and printed by ``ess-bot rapport``): the
+    catalogue's summary lines, in table order (a line may ask to come ``after`` another)."""
     period = report.period
-    head = (f"📊 **Bilan d'accompagnement — {md_escape(period.label)}** ({md_escape(period.dates_text())}) · "
-            f"{md_escape(report.scope_name)}")
-    if not t.accompaniments:
-        lines = [head, "Aucun suivi enregistré sur cette période."]
-    else:
-        lines = [head,
-                 f"- **{plural(t.accompaniments, 'suivi')}**, {plural(t.projects, 'projet accompagné', 'projets accompagnés')} "
-                 f"(dont {plural(t.new_projects, 'nouveau', 'nouveaux')}), **{hours_fr(t.minutes)}** d'accompagnement"]
-        lines.append("- Par phase : " + _activity_list(
-            [(PHASES.label(k), a) for k, a in report.by_phase if a.accompaniments]))
-        if report.partner is None:
-            lines.append("- Par structure : " + _activity_list(
-                [(md_escape(report.partner_name(k)), a) for k, a in report.by_partner if a.accompaniments]))
-        lines.append("- Par département : " + " · ".join(
-            f"{department_label(k)} {plural(a.projects, 'projet')}" for k, a in report.by_department))
-        ages = ", ".join(f"{label} {percent(report, n)}" for label, n in (
-            ("moins de 26 ans", p.under_26), ("26–49 ans", p.age_26_49), ("50 ans et plus", p.over_50)))
-        lines.append(f"- Porteur·euse·s de projet ({plural(p.projects, 'projet')}) : femmes {percent(report, p.women)} · "
-                     f"demandeur·euse·s d'emploi {percent(report, p.job_seekers)} (dont longue durée "
-                     f"{percent(report, p.long_term_job_seekers)}) · minima sociaux {percent(report, p.minima)} · "
-                     f"QPV {percent(report, p.qpv)} · FRR {percent(report, p.frr)} · âge : {ages}"
-                     + (f" — profil non renseigné pour {plural(p.unknown_profile, 'projet')}" if p.unknown_profile else ""))
-    outcome_parts = [plural(o.creations, "création") + (f" ({number_fr(o.jobs_fte, 2)} emplois en ETP)" if o.creations else ""),
-                     plural(o.abandons, "abandon")]
-    if o.reorientations:
-        outcome_parts.append(plural(o.reorientations, "réorientation"))
-    if o.postponed:
-        outcome_parts.append(plural(o.postponed, "report"))
-    lines.append("- Issues : " + join_fr(outcome_parts))
-    ref = [plural(r.proposed, "proposée", "proposées"), plural(r.accepted, "acceptée", "acceptées")]
-    if r.refused:
-        ref.append(plural(r.refused, "refusée", "refusées"))
-    if r.pending:
-        ref.append(f"{number_fr(r.pending)} en attente")
-    text = "- Orientations : " + join_fr(ref)
-    if report.partner is not None and r.proposed:
-        text += f" (envoyées : {number_fr(r.sent)}, reçues : {number_fr(r.received)})"
-    lines.append(text)
+    lines = [f"📊 **Bilan d'accompagnement — {md_escape(period.label)}** ({md_escape(period.dates_text())}) · "
+             f"{md_escape(report.scope_name)}"]
+    for t, line in _summary_lines(report):
+        if not report.has_records and t.counts_activity:
+            if NO_RECORD not in lines:
+                lines.append(NO_RECORD)
+            continue
+        lines.append(_line(report, t, line))
     lines.append("Détail dans les fichiers joints : tableau CSV, classeur Excel et graphique des heures par structure "
                  "et par mois. Seuls des effectifs y figurent, aucun nom de projet ni donnée de porteur·euse.")
     return "\n".join(lines)
 
 
-def _activity_list(items: list[tuple[str, Activity]]) -> str:
-    """``label n (hours)`` joined by `` · ``; the labels are Markdown (escaped by the caller)."""
-    if not items:
-        return "—"
-    return " · ".join(f"{label} {number_fr(a.accompaniments)} ({hours_fr(a.minutes)})" for label, a in items)
+def _summary_lines(report: Report) -> list[tuple[Table, Line]]:
+    found = [(t, t.summary) for t in report.catalogue.tables
+             if t.summary is not None and not (t.summary.network_only and report.partner is not None)]
+    ordered = [item for item in found if item[1].after is None]
+    for item in found:
+        if item[1].after is not None:
+            at = next((i + 1 for i, (t, _) in enumerate(ordered) if t.name == item[1].after), len(ordered))
+            ordered.insert(at, item)
+    return ordered
+
+
+def _line(report: Report, t: Table, line: Line) -> str:
+    fields = _Fields(report, t)
+    parts = [text for text in (fields.part(p) for p in line.parts) if text]
+    body = join_fr(parts) if line.join == "and" else line.join.join(parts)
+    suffix = fields.part(line.suffix) if line.suffix else ""
+    title = f"{fields.fill(line.title)} : " if line.title else ""
+    return f"- {title}{body}{suffix}"
+
+
+class _Fields:
+    """The figures of one table as a summary template names them: ``measure`` (its row in total),
+    ``group.measure``, and ``{label}`` in an :class:`Items` template."""
+
+    def __init__(self, report: Report, t: Table):
+        self.report, self.table = report, t
+        self.columns = {c.name: c for c in t.columns}
+
+    def get(self, name: str, row: Row | None = None):
+        key, _, measure = name.rpartition(".")
+        if row is None:
+            row = next(r for r in self.report.rows(self.table.name) if r.key == (key or None))
+        return row.values[measure], self.columns[measure].measure.unit
+
+    def fill(self, template: str, row: Row | None = None, label: str = "") -> str:
+        out = []
+        for literal, name, spec, _ in string.Formatter().parse(template):
+            out.append(literal)
+            if name == "label":
+                out.append(label)
+            elif name is not None:
+                out.append(_word(*self.get(name, row), spec))
+        return "".join(out)
+
+    def part(self, part: str | If | Items) -> str:
+        if isinstance(part, str):
+            return self.fill(part)
+        if isinstance(part, If):
+            if part.partner_only and self.report.partner is None:
+                return ""
+            text = part.text if self.get(part.field)[0] else part.otherwise
+            return self.fill(text) if text else ""
+        rows = [r for r in self.report.rows(self.table.name) if not part.skip_zero or r.values[part.skip_zero]]
+        items = [self.fill(part.template, r, self._label(r)) for r in rows]
+        return part.sep.join(items) if items else part.empty
+
+    def _label(self, row: Row) -> str:
+        """A row's words in Markdown: partners' names (from the configuration) escaped."""
+        words = row_labels(self.report, self.table, row.key)
+        dims = self.table.dimensions
+        return " · ".join(md_escape(w) if dims and d.labels is Label.PARTNER else w
+                          for w, d in zip(words, dims or [None] * len(words)))
+
+
+def _word(value, unit: Unit, spec: str) -> str:
+    """A figure in the summary: ``spec`` is words separated by ``:`` — a noun (``suivi``,
+    ``projet accompagné|projets accompagnés``) and/or ``strong``."""
+    words = spec.split(":") if spec else []
+    nouns = [w for w in words if w != "strong"]
+    if nouns:
+        one, _, many = nouns[0].partition("|")
+        text = plural(value, one, many or None)
+    elif unit is Unit.MINUTES:
+        text = hours_fr(value)
+    elif unit is Unit.FTE:
+        text = number_fr(value, 2)
+    elif unit is Unit.PERCENT:
+        text = f"{number_fr(value)} %"
+    else:
+        text = number_fr(value)
+    return f"**{text}**" if "strong" in words else text
 
 
 # -- tidy rows (CSV) ---------------------------------------------------------------------------
 
 def tidy_rows(report: Report) -> list[tuple[str, str, str, str | int | Decimal]]:
-    """(rubrique, groupe, indicateur, valeur): one row per group and indicator."""
+    """(rubrique, groupe, indicateur, valeur): one row per group and indicator, tables in catalogue order."""
     rows: list[tuple[str, str, str, str | int | Decimal]] = []
-    t, p, o, r = report.totals, report.profile, report.outcomes, report.referrals
-
-    def activity(section: str, group: str, a: Activity) -> None:
-        rows.append((section, group, "suivis", a.accompaniments))
-        if a.projects is not None:
-            rows.append((section, group, "projets", a.projects))
-        rows.append((section, group, "heures", hours(a.minutes)))
-
-    activity("Total", "tout", t.activity)
-    rows.append(("Total", "tout", "nouveaux projets", t.new_projects))
-    for k, a in report.by_partner:
-        activity("Structure", report.partner_name(k), a)
-    for k, a in report.by_phase:
-        activity("Phase", PHASES.label(k), a)
-    for k, a in report.by_modality:
-        activity("Modalité", MODALITIES.label(k), a)
-    for k, a in report.by_department:
-        activity("Département", department_label(k), a)
-    for k, a in report.by_month:
-        activity("Mois", k, a)
-    for (slug, month), minutes in report.minutes_by_partner_month:
-        rows.append(("Structure et mois", f"{report.partner_name(slug)} · {month}", "heures", hours(minutes)))
-    rows.append(("Profil", "projets accompagnés", "projets", p.projects))
-    for label, n in _profile_headlines(report):
-        rows.append(("Profil", label, "projets", n))
-        rows.append(("Profil", label, "part (%)", p.share(n)))
-    for dim, counts in report.profile_counts.items():
-        title, clist = PROFILE_TITLES[dim]
-        for key, n in counts:
-            rows.append((f"Profil : {title.lower()}", clist.label(key, NOT_RECORDED), "projets", n))
-    for k, c in report.by_outcome:
-        rows.append(("Issue", OUTCOMES.label(k), "projets", c.projects))
-        if k == "creation":
-            rows.append(("Issue", OUTCOMES.label(k), "emplois (ETP)", c.jobs_fte))
-    for k, c in report.creations_by_legal_form:
-        rows.append(("Création par forme juridique", LEGAL_FORMS.label(k, "non renseignée"), "créations", c.projects))
-        rows.append(("Création par forme juridique", LEGAL_FORMS.label(k, "non renseignée"), "emplois (ETP)",
-                     c.jobs_fte))
-    for name, value in (("proposées", r.proposed), ("acceptées", r.accepted), ("refusées", r.refused),
-                        ("en attente", r.pending)):
-        rows.append(("Orientations", "toutes", name, value))
-    if report.partner is not None:
-        rows += [("Orientations", "envoyées", "proposées", r.sent), ("Orientations", "reçues", "proposées", r.received)]
-    for (src, dst), c in report.referrals_by_route:
-        group = f"{report.partner_name(src)} → {report.partner_name(dst)}"
-        for name, value in (("proposées", c.proposed), ("acceptées", c.accepted), ("refusées", c.refused),
-                            ("en attente", c.pending)):
-            rows.append(("Orientation par parcours", group, name, value))
+    for t in report.catalogue.tables:
+        if t.csv is None:
+            continue
+        for row in report.rows(t.name):
+            group = t.csv.joiner.join(row_labels(report, t, row.key, csv=True))
+            rows += [(t.csv.section, group, c.csv_name(), file_value(c.measure, row.values[c.name]))
+                     for c in t.columns if c.csv_name() is not None and c.shown_for(row.key)]
     return rows
-
-
-def _profile_headlines(report: Report) -> list[tuple[str, int]]:
-    p = report.profile
-    return [("femmes", p.women), ("demandeur·euse·s d'emploi", p.job_seekers),
-            ("demandeur·euse·s d'emploi de longue durée", p.long_term_job_seekers),
-            ("bénéficiaires de minima sociaux", p.minima), ("résident·e·s QPV", p.qpv), ("résident·e·s FRR", p.frr),
-            ("moins de 26 ans", p.under_26), ("26–49 ans", p.age_26_49), ("50 ans et plus", p.over_50),
-            ("profil non renseigné", p.unknown_profile)]
 
 
 # -- formulas: no text cell may start what a spreadsheet reads as a formula ---------------------
@@ -254,40 +275,51 @@ def csv_bytes(report: Report) -> bytes:
 # -- workbook (XLSX) ---------------------------------------------------------------------------
 
 def xlsx_bytes(report: Report) -> bytes:
-    """One sheet per breakdown with French headers; « Synthèse » first, with the period and the
-    generation date."""
+    """« Synthèse » first, with the period and the generation date; then the catalogue's sheets, with
+    French headers, in table order."""
     from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    _synthesis_sheet(wb, report)
+    stacked: set[str] = set()
+    for t in report.catalogue.tables:
+        s = t.sheet
+        if isinstance(s, Sheet) and not (s.network_only and report.partner is not None):
+            _flat_sheet(wb, report, t, s)
+        elif isinstance(s, Pivot):
+            _pivot_sheet(wb, report, t, s)
+        elif isinstance(s, Stack) and s.name not in stacked:
+            stacked.add(s.name)
+            _stack_sheet(wb, report, [u for u in report.catalogue.tables
+                                      if isinstance(u.sheet, Stack) and u.sheet.name == s.name])
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def _sheet(wb, name: str, headers: list[str], rows: list[list], total: list | None = None, widths=None):
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
-    wb = Workbook(write_only=True)
-    bold, title_font = Font(bold=True), Font(bold=True, size=14)
-    t, p, o, r = report.totals, report.profile, report.outcomes, report.referrals
+    bold = Font(bold=True)
+    ws = wb.create_sheet(name)
+    for i, width in enumerate(widths or [34] + [14] * (len(headers) - 1)):
+        ws.column_dimensions[get_column_letter(i + 1)].width = width
+    ws.append([_cell(ws, h, bold) for h in headers])
+    for row in rows:
+        ws.append([_num(v) for v in row])
+    if total is not None:
+        ws.append([_cell(ws, _num(v), bold) for v in total])
+    return ws
 
-    def sheet(name: str, headers: list[str], rows: list[list], total: list | None = None, widths=None):
-        ws = wb.create_sheet(name)
-        for i, width in enumerate(widths or [34] + [14] * (len(headers) - 1)):
-            ws.column_dimensions[get_column_letter(i + 1)].width = width
-        ws.append([_cell(ws, h, bold) for h in headers])
-        for row in rows:
-            ws.append([_num(v) for v in row])
-        if total is not None:
-            ws.append([_cell(ws, _num(v), bold) for v in total])
-        return ws
 
-    def activity_sheet(name: str, header: str, items: list[tuple[str, Activity]]):
-        """Suivis, projets (where counted) and hours by group, with the report's totals below."""
-        if items and all(a.projects is None for _, a in items):
-            sheet(name, [header, "Suivis", "Heures"], [[label, a.accompaniments, hours(a.minutes)] for label, a in items],
-                  ["Total", t.accompaniments, hours(t.minutes)])
-        else:
-            sheet(name, [header, "Suivis", "Projets", "Heures"],
-                  [[label, a.accompaniments, a.projects, hours(a.minutes)] for label, a in items],
-                  ["Total", t.accompaniments, t.projects, hours(t.minutes)])
+def _synthesis_sheet(wb, report: Report) -> None:
+    from openpyxl.styles import Font
 
+    bold = Font(bold=True)
     ws = wb.create_sheet("Synthèse")
     ws.column_dimensions["A"].width, ws.column_dimensions["B"].width = 48, 30
-    ws.append([_cell(ws, f"Bilan d'accompagnement — {report.period.label}", title_font)])
+    ws.append([_cell(ws, f"Bilan d'accompagnement — {report.period.label}", Font(bold=True, size=14))])
     ws.append(["Période", neutral(report.period.dates_text())])
     for label, day in (("Du", report.period.start), ("Au", report.period.end)):
         cell = _cell(ws, day, None)
@@ -303,57 +335,63 @@ def xlsx_bytes(report: Report) -> bytes:
     ws.append(["Les parts sont calculées sur les projets accompagnés pendant la période. Les suivis annulés ne "
                "comptent pas. Aucun nom de projet ni donnée de porteur·euse ne figure dans ce classeur."])
 
-    if report.partner is None:
-        activity_sheet("Structures", "Structure", [(report.partner_name(k), a) for k, a in report.by_partner])
-    activity_sheet("Phases", "Phase", [(PHASES.label(k), a) for k, a in report.by_phase])
-    activity_sheet("Modalités", "Modalité", [(MODALITIES.label(k), a) for k, a in report.by_modality])
-    activity_sheet("Départements", "Département", [(department_label(k), a) for k, a in report.by_department])
-    activity_sheet("Mois", "Mois", [(month_label(k), a) for k, a in report.by_month])
 
-    slugs = [k for k, _ in report.by_partner]
-    cells = {key: minutes for key, minutes in report.minutes_by_partner_month}
-    month_totals = dict(report.by_month)
-    rows = [[month_label(m)] + [hours(cells.get((s, m), 0)) for s in slugs]
-            + [hours(month_totals[m].minutes) if m in month_totals else 0] for m, _ in report.by_month]
-    sheet("Heures par mois", ["Mois"] + [report.partner_name(s) for s in slugs] + ["Total"], rows,
-          ["Total"] + [hours(a.minutes) for _, a in report.by_partner] + [hours(t.minutes)],
-          widths=[16] + [18] * (len(slugs) + 1))
-
-    rows = []
-    for dim, counts in report.profile_counts.items():
-        title, clist = PROFILE_TITLES[dim]
-        rows += [[title, clist.label(key, NOT_RECORDED), n, p.share(n)] for key, n in counts]
-    sheet("Profils", ["Critère", "Valeur", "Projets", "Part (%)"], rows, widths=[18, 36, 12, 12])
-
-    sheet("Issues", ["Issue", "Projets", "Emplois (ETP)"],
-          [[OUTCOMES.label(k), c.projects, c.jobs_fte if k == "creation" else None] for k, c in report.by_outcome])
-    sheet("Créations", ["Forme juridique", "Créations", "Emplois (ETP)"],
-          [[LEGAL_FORMS.label(k, "non renseignée"), c.projects, c.jobs_fte] for k, c in report.creations_by_legal_form],
-          ["Total", o.creations, o.jobs_fte])
-    sheet("Orientations", ["De", "Vers", "Proposées", "Acceptées", "Refusées", "En attente"],
-          [[report.partner_name(s), report.partner_name(d), c.proposed, c.accepted, c.refused, c.pending]
-           for (s, d), c in report.referrals_by_route],
-          ["Total", "", r.proposed, r.accepted, r.refused, r.pending], widths=[24, 24, 12, 12, 12, 12])
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+def _shown(t: Table) -> list[Column]:
+    return [c for c in t.columns if c.header_name() is not None]
 
 
-SYNTHESIS_SHARES = {"26–49 ans": "Part des 26–49 ans (%)", "50 ans et plus": "Part des 50 ans et plus (%)",
-                    "moins de 26 ans": "Part des moins de 26 ans (%)",
-                    "profil non renseigné": "Part des profils non renseignés (%)"}
+def _values(row: Row, columns: list[Column]) -> list:
+    return [file_value(c.measure, row.values[c.name]) if c.shown_for(row.key) else None for c in columns]
+
+
+def _flat_sheet(wb, report: Report, t: Table, s: Sheet) -> None:
+    """A label column per dimension, a column per measure, the « Total » row below."""
+    columns = _shown(t)
+    labels = [s.headers] if isinstance(s.headers, str) else list(s.headers)
+    rows = [[*row_labels(report, t, row.key), *_values(row, columns)] for row in report.rows(t.name)]
+    total = None
+    if s.total is not None:
+        name, key = (s.total, None) if isinstance(s.total, str) else s.total
+        total = ["Total", *[""] * (len(labels) - 1),
+                 *(file_value(c.measure, report.value(name, c.name, key)) for c in columns)]
+    _sheet(wb, s.name, labels + [c.header_name() for c in columns], rows, total, s.widths)
+
+
+def _stack_sheet(wb, report: Report, tables: list[Table]) -> None:
+    """Several tables in one sheet, each row starting with its table's criterion."""
+    first: Stack = tables[0].sheet
+    rows = [[t.sheet.criterion, *row_labels(report, t, row.key), *_values(row, _shown(t))]
+            for t in tables for row in report.rows(t.name)]
+    _sheet(wb, first.name, [*first.headers, *(c.header_name() for c in _shown(tables[0]))], rows, widths=first.widths)
+
+
+def _pivot_sheet(wb, report: Report, t: Table, p: Pivot) -> None:
+    """One row per group of ``p.rows``, one column per group of ``p.columns``, totals at the ends."""
+    column = t.columns[0]
+    rows_table, columns_table = report.catalogue.table(p.rows), report.catalogue.table(p.columns)
+    cells = {row.key: row.values[column.name] for row in report.rows(t.name)}
+    swap = t.dimensions[0] is rows_table.dimensions[0]
+
+    def cell(r: Row, c: Row):
+        return file_value(column.measure, cells.get((r.key, c.key) if swap else (c.key, r.key), 0))
+
+    across = report.rows(p.columns)
+    rows = [[*row_labels(report, rows_table, r.key), *(cell(r, c) for c in across),
+             file_value(column.measure, r.values[column.name])] for r in report.rows(p.rows)]
+    total = ["Total", *(file_value(column.measure, c.values[column.name]) for c in across),
+             file_value(column.measure, report.value(p.total, column.name))]
+    headers = [p.corner, *(row_labels(report, columns_table, c.key)[0] for c in across), "Total"]
+    _sheet(wb, p.name, headers, rows, total, widths=[p.widths[0]] + [p.widths[1]] * (len(across) + 1))
 
 
 def synthesis_rows(report: Report) -> list[tuple[str, int | Decimal]]:
-    t, p, o, r = report.totals, report.profile, report.outcomes, report.referrals
-    rows: list[tuple[str, int | Decimal]] = [
-        ("Suivis", t.accompaniments), ("Projets accompagnés", t.projects), ("Nouveaux projets", t.new_projects),
-        ("Heures d'accompagnement", hours(t.minutes))]
-    rows += [(SYNTHESIS_SHARES.get(label, f"Part de {label} (%)"), p.share(n)) for label, n in _profile_headlines(report)]
-    rows += [("Créations", o.creations), ("Emplois créés (ETP)", o.jobs_fte), ("Abandons", o.abandons),
-             ("Réorientations", o.reorientations), ("Reports", o.postponed),
-             ("Orientations proposées", r.proposed), ("Orientations acceptées", r.accepted),
-             ("Orientations refusées", r.refused), ("Orientations en attente", r.pending)]
+    """The « Synthèse » rows the tables declare, in table order."""
+    rows = []
+    for t in report.catalogue.tables:
+        columns = {c.name: c for c in t.columns}
+        for entry in t.synthesis:
+            label, key, name = entry if len(entry) == 3 else (entry[0], None, entry[1])
+            rows.append((label, file_value(columns[name].measure, report.value(t.name, name, key))))
     return rows
 
 

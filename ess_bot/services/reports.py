@@ -1,19 +1,23 @@
-"""Activity reports for funders: every figure is aggregated by the database (GROUP BY), never by a
-Python loop over records, and only counts leave this module — no project label, no holder detail.
+"""Activity reports for funders: the figures of :mod:`ess_bot.reports.catalogue`, every one aggregated
+by the database (GROUP BY), never by a Python loop over records; only counts leave this module — no
+project label, no holder detail. What each figure means is said in the catalogue.
 
-What counts:
+The catalogue's tables are planned once (:func:`plan`) into a few statements that do not depend on
+which indicators exist:
 
-- accompaniments: live records (cancelled ones never count) dated within the period, by the
-  partner that logged them (``Accompaniment.partner``);
-- projects accompanied: distinct projects of those records; *new* projects: those whose first live
-  record (within the same scope: the whole network, or the partner) falls within the period;
-- holder profile: over the projects accompanied in the period (shares of women, job seekers…);
-- outcomes: outcomes dated within the period, recorded by the partner in scope;
-- referrals: referrals proposed within the period, from or to the partner in scope.
+- the **activity cube** (records by month, partner, phase, modality — every records dimension the
+  tables use, month first: its SQLite index ``ix_accompaniments_month_cube``), regrouped by the
+  database in the same statement (UNION ALL of GROUP BYs over the cube) for each set of dimensions a
+  table asks for;
+- one **GROUP BY over the records** per other records dimension (the distinct projects per phase, read
+  from ``ix_accompaniments_phase_projects``; a dimension of a joined table);
+- the **projects statement**, in three steps so that no step counts DISTINCT: ``pp`` one row per
+  (project, partner) with its records and minutes; ``per_project`` one row per project;
+  ``profiles`` projects counted per combination of the project columns the tables use — every
+  breakdown and filter over project columns is a GROUP BY over those few rows;
+- one statement per table over a **dated source** (outcomes, referrals).
 
-Works the same on SQLite and PostgreSQL: months are bucketed by the database with ``month_key``
-(``substr`` of the ISO date text on SQLite, ``to_char`` on PostgreSQL). Two statements read the
-accompaniments (the activity cube, the projects); four small ones read outcomes and referrals.
+Works the same on SQLite and PostgreSQL (months are bucketed by the database with ``month_key``).
 """
 
 from __future__ import annotations
@@ -23,27 +27,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import (Integer, String, case, distinct, exists, false, func, literal_column, null, or_, select,
+from sqlalchemy import (Integer, String, and_, case, cast, distinct, exists, false, func, literal_column, null, select,
                         union_all)
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.functions import FunctionElement
 
 from ess_bot.clock import Clock
 from ess_bot.config import Config, role_allows
+from ess_bot.reports.catalogue import CATALOGUE
+from ess_bot.reports.declare import (PROJECTS, Among, Catalogue, Count, Dimension, FirstRecordInPeriod, Group, Listing,
+                                     Measure, Pivot, Share, Sum, Table, Unit, Unknown, Where)
+from ess_bot.reports.sql import month_key  # noqa: F401 - the month expression, named here by the migrations
 from ess_bot.services.periods import Period
-from ess_bot.storage.accompaniments import Accompaniment, Project, ProjectOutcome, Referral
-from ess_bot.vocabulary import (AGE_BANDS, EMPLOYMENT_STATUSES, FRR, GENDERS, MINIMA, MODALITIES, OUTCOMES,
-                                PHASES, QPV, ChoiceList)
+from ess_bot.services.report_plan import Request, plan
+from ess_bot.storage.accompaniments import Accompaniment, Project
+from ess_bot.vocabulary import ChoiceList
 
-JOB_SEEKERS = ("de_indemnise", "de_non_indemnise", "de_longue_duree")
-MINIMA_RECIPIENTS = ("rsa", "ass")
-PROFILE_DIMENSIONS: tuple[tuple[str, ChoiceList], ...] = (
-    ("gender", GENDERS), ("age_band", AGE_BANDS), ("employment_status", EMPLOYMENT_STATUSES),
-    ("minima", MINIMA), ("qpv", QPV), ("frr", FRR))
 _CENT = Decimal("0.01")
 
 
@@ -58,110 +59,38 @@ class ReportForbidden(Exception):
 # -- results -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Activity:
-    """Accompaniment figures of one group. ``projects`` (distinct projects) is None where it is not
-    computed (by modality, by month)."""
+class Row(NamedTuple):
+    """One group of a table: its stored key (None in total, a tuple for two dimensions, a group's key)
+    and its figures by measure name."""
 
-    accompaniments: int
-    projects: int | None
-    minutes: int
-
-    @property
-    def hours(self) -> Decimal:
-        return (Decimal(self.minutes) / 60).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-
-
-@dataclass(frozen=True)
-class Totals:
-    accompaniments: int
-    projects: int
-    minutes: int
-    new_projects: int
-
-    @property
-    def hours(self) -> Decimal:
-        return (Decimal(self.minutes) / 60).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-
-    @property
-    def activity(self) -> Activity:
-        return Activity(self.accompaniments, self.projects, self.minutes)
-
-
-@dataclass(frozen=True)
-class ProfileShares:
-    """Holders of the projects accompanied in the period (counts; ``share`` gives percentages)."""
-
-    projects: int                 # the denominator
-    women: int
-    job_seekers: int              # all job seekers (indemnisés or not, long-term included)
-    long_term_job_seekers: int
-    minima: int                   # RSA or ASS
-    qpv: int
-    frr: int
-    under_26: int
-    age_26_49: int
-    over_50: int
-    unknown_profile: int          # no profile recorded at all
-
-    def share(self, count: int) -> Decimal:
-        if not self.projects:
-            return Decimal(0)
-        return (Decimal(100) * count / self.projects).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
-
-
-@dataclass(frozen=True)
-class OutcomeTotals:
-    creations: int
-    jobs_fte: Decimal
-    abandons: int
-    reorientations: int
-    postponed: int
-
-
-@dataclass(frozen=True)
-class OutcomeCount:
-    projects: int
-    jobs_fte: Decimal
-
-
-@dataclass(frozen=True)
-class ReferralCount:
-    proposed: int
-    accepted: int
-    refused: int
-    pending: int
-
-
-@dataclass(frozen=True)
-class ReferralTotals(ReferralCount):
-    sent: int = 0        # from the partner in scope (partner reports only)
-    received: int = 0    # to the partner in scope (partner reports only)
+    key: Any
+    values: dict[str, Any]
 
 
 @dataclass(frozen=True)
 class Report:
-    """Everything a report shows. Groups are stored keys (partner slugs, closed-list keys, "YYYY-MM");
-    ``names`` gives the partners' names. Lists are in a stable display order."""
+    """Every figure of the report: ``figures[table name]`` are the table's rows in display order; keys
+    are stored keys (partner slugs, closed-list keys, "YYYY-MM"), ``names`` gives the partners' names."""
 
     period: Period
     partner: str | None                       # None: the whole network
     generated_at: datetime
     names: dict[str, str]                     # partner slug → name
-    totals: Totals
-    by_partner: list[tuple[str, Activity]]
-    by_phase: list[tuple[str, Activity]]
-    by_modality: list[tuple[str, Activity]]
-    by_department: list[tuple[str, Activity]]
-    by_month: list[tuple[str, Activity]]      # every month of the period, "2026-07"
-    minutes_by_partner_month: list[tuple[tuple[str, str], int]]   # ((slug, "2026-07"), minutes), non-zero only
-    profile: ProfileShares
-    profile_counts: dict[str, list[tuple[str | None, int]]]        # dimension → (key or None, projects)
-    outcomes: OutcomeTotals
-    by_outcome: list[tuple[str, OutcomeCount]]
-    creations_by_legal_form: list[tuple[str | None, OutcomeCount]]
-    referrals: ReferralTotals
-    referrals_by_route: list[tuple[tuple[str, str], ReferralCount]]
+    figures: dict[str, tuple[Row, ...]]
+    catalogue: Catalogue = field(default=CATALOGUE, repr=False, compare=False)
+
+    def rows(self, table: str) -> tuple[Row, ...]:
+        return self.figures[table]
+
+    def value(self, table: str, measure: str, key: Any = None):
+        for row in self.figures[table]:
+            if row.key == key:
+                return row.values[measure]
+        raise KeyError((table, key))
+
+    @property
+    def has_records(self) -> bool:
+        return bool(self.value(self.catalogue.total, "records"))
 
     @property
     def scope_name(self) -> str:
@@ -185,91 +114,68 @@ class HoursChart:
     series: list[tuple[str, list[int]]]                 # (partner name, minutes per month)
 
     @classmethod
-    def from_report(cls, report: "Report") -> "HoursChart":
-        cells = dict(report.minutes_by_partner_month)
-        months = [m for m, _ in report.by_month]
-        series = [(report.partner_name(slug), [cells.get((slug, m), 0) for m in months])
-                  for slug, a in report.by_partner if a.minutes]
+    def from_report(cls, report: Report) -> "HoursChart":
+        table = report.catalogue.table(report.catalogue.chart)
+        pivot: Pivot = table.sheet
+        measure = table.columns[0].name
+        cells = {r.key: r.values[measure] for r in report.rows(table.name)}
+        swap = table.dimensions[0] is report.catalogue.table(pivot.rows).dimensions[0]
+        months = [r.key for r in report.rows(pivot.rows)]
+        series = [(report.partner_name(c.key), [cells.get((m, c.key) if swap else (c.key, m), 0) for m in months])
+                  for c in report.rows(pivot.columns) if c.values[measure]]
         return cls(report.period, report.scope_name, months, series)
-
-
-@dataclass
-class ActivityCube:
-    """(accompaniments, minutes) by group, as the database returned them."""
-
-    partner: dict[str, tuple[int, int]] = field(default_factory=dict)
-    phase: dict[str, tuple[int, int]] = field(default_factory=dict)
-    modality: dict[str, tuple[int, int]] = field(default_factory=dict)
-    month: dict[str, tuple[int, int]] = field(default_factory=dict)
-    partner_month: dict[tuple[str, str], int] = field(default_factory=dict)
-    total: tuple[int, int] = (0, 0)
-
-
-@dataclass
-class ProjectFigures:
-    activity: dict[str, dict[str | None, Activity]] = field(default_factory=dict)  # total/partner/department
-    phase: dict[str, int] = field(default_factory=dict)                            # phase → projects
-    profile: dict[str, dict[str | None, int]] = field(default_factory=dict)        # dimension → value → projects
-    counts: dict[str, int] = field(default_factory=dict)                           # new, job_seekers…
 
 
 # -- SQL helpers -------------------------------------------------------------------------------
 
 
-class month_key(FunctionElement):  # noqa: N801 - reads like a SQL function
-    """``YYYY-MM`` of a date column, computed by the database (to group by month on both backends)."""
-
-    type = String()
-    inherit_cache = True
-    name = "month_key"
-
-
-@compiles(month_key, "sqlite")
-def _month_key_sqlite(element, compiler, **kw):  # dates are stored as 'YYYY-MM-DD' text
-    return f"substr({compiler.process(element.clauses, **kw)}, 1, 7)"
-
-
-@compiles(month_key, "postgresql")
-def _month_key_postgresql(element, compiler, **kw):
-    return f"to_char(CAST({compiler.process(element.clauses, **kw)} AS TIMESTAMP), 'YYYY-MM')"
-
-
-@compiles(month_key)
-def _month_key_default(element, compiler, **kw):
-    arg = compiler.process(element.clauses, **kw)
-    return (f"(CAST(EXTRACT(YEAR FROM {arg}) AS VARCHAR(4)) || '-' || "
-            f"LPAD(CAST(EXTRACT(MONTH FROM {arg}) AS VARCHAR(2)), 2, '0'))")
-
-
 def _kind(name: str) -> ColumnElement:
     """A constant label column (inlined, not a bound parameter: PostgreSQL groups without it)."""
-    return literal_column(f"'{name}'", String)
-
-
-def _none() -> ColumnElement:
-    return null()
+    return literal_column("'" + name.replace("'", "''") + "'", String)
 
 
 _ONE, _ZERO = literal_column("1", Integer), literal_column("0", Integer)
 
 
-# -- the service -------------------------------------------------------------------------------
+def _no_value() -> ColumnElement:
+    """A figure a branch does not compute: a typed NULL (PostgreSQL types a UNION column by its first
+    branches, and two bare NULLs make it text)."""
+    return cast(null(), Integer)
 
 
-def _int(value: Any) -> int:
+def _count_if(conditions: list) -> ColumnElement:
+    if not conditions:
+        return func.count()
+    return func.coalesce(func.sum(case((and_(*conditions), _ONE), else_=_ZERO)), _ZERO)
+
+
+def _label(request: Request) -> str:
+    return ",".join(d.name for d in request.dims) or "total"
+
+
+def _value(unit: Unit, value: Any):
+    if unit is Unit.FTE:
+        return Decimal(str(value or 0)).quantize(_CENT)
     return int(value or 0)
 
 
-def _fte(value: Any) -> Decimal:
-    return Decimal(str(value or 0)).quantize(_CENT)
+def _zero(unit: Unit):
+    return Decimal("0.00") if unit is Unit.FTE else 0
+
+
+# -- the service -------------------------------------------------------------------------------
+
+Results = dict[Request, dict[Any, dict[str, Any]]]   # request → group key → measure name → value
 
 
 class ReportService:
     """Builds :class:`Report` objects. One instance per bot, stateless."""
 
-    def __init__(self, config: Config, clock: Clock):
+    def __init__(self, config: Config, clock: Clock, catalogue: Catalogue = CATALOGUE):
         self.config = config
         self.clock = clock
+        self.catalogue = catalogue
+        self.plan = plan(catalogue)
 
     # -- who sees what -------------------------------------------------------------------------
     def scope(self, role: str, own_partner: str, requested: str | None) -> str | None:
@@ -289,32 +195,35 @@ class ReportService:
 
     # -- the report ----------------------------------------------------------------------------
     async def build(self, session: AsyncSession, period: Period, partner: str | None, *,
-                    side: AsyncSession | None = None,
-                    on_cube: "Callable[[ActivityCube], None] | None" = None) -> Report:
-        """Every figure of the report: three statements over the accompaniments (the activity cube, the
-        distinct projects per phase, the other project figures) and four small ones over outcomes and
-        referrals.
+                    side: AsyncSession | None = None, on_cube: Callable[[Results], None] | None = None) -> Report:
+        """Every figure of the report.
 
-        ``side``: a second session (another connection): the cube and the phases are computed there
-        while the projects are computed on ``session`` — the database works on both at once.
-        ``on_cube`` is called with the cube as soon as it is known (the chart can be drawn meanwhile,
-        see :meth:`chart`).
+        ``side``: a second session (another connection): the cube and the GROUP BYs over the records
+        are computed there while the projects and the dated sources are computed on ``session`` — the
+        database works on both at once. ``on_cube`` is called with the cube as soon as it is known (the
+        chart can be drawn meanwhile, see :meth:`chart`).
         """
-        async def cube_first() -> tuple[ActivityCube, dict[str, int]]:
+        async def records_first() -> Results:
             cube = await self.activity(side or session, period, partner)
             if on_cube is not None:
-                on_cube(cube)
-            return cube, await self.phase_projects(side or session, period, partner)
+                on_cube(dict(cube))
+            for request in self.plan.grouped:
+                cube[request] = await self.grouped(side or session, period, partner, request)
+            return cube
+
+        async def the_rest() -> Results:
+            out = await self.projects(session, period, partner)
+            for t in self.plan.dated:
+                out.update(await self.dated(session, period, partner, t))
+            return out
 
         if side is None:
-            cube, phases = await cube_first()
-            projects = await self._projects(session, period, partner)
+            results = await records_first()
+            results.update(await the_rest())
         else:
-            (cube, phases), projects = await asyncio.gather(cube_first(), self._projects(session, period, partner))
-        projects.phase = phases
-        outcomes, by_outcome, by_form = await self._outcomes(session, period, partner)
-        referrals, routes = await self._referrals(session, period, partner)
-        return self.assemble(period, partner, cube, projects, outcomes, by_outcome, by_form, referrals, routes)
+            first, rest = await asyncio.gather(records_first(), the_rest())
+            results = {**first, **rest}
+        return self.assemble(period, partner, results)
 
     def _live(self, period: Period, partner: str | None) -> list[ColumnElement[bool]]:
         acc = Accompaniment
@@ -323,218 +232,261 @@ class ReportService:
             live.append(acc.partner == partner)
         return live
 
-    async def activity(self, session: AsyncSession, period: Period, partner: str | None) -> "ActivityCube":
-        """Accompaniments and minutes by partner, phase, modality, month and partner × month, and
-        in total: one GROUP BY over the records (the cube), regrouped by the database in the same
-        statement (UNION ALL of GROUP BYs over the cube)."""
-        acc = Accompaniment
-        month = month_key(acc.date)
+    async def activity(self, session: AsyncSession, period: Period, partner: str | None) -> Results:
+        """The records measures by every set of records dimensions the tables ask for: one GROUP BY
+        over the records (the cube), regrouped by the database in the same statement (UNION ALL of
+        GROUP BYs over the cube)."""
+        p = self.plan
+        if not p.cube:
+            return {}
         live = self._live(period, partner)
-        if session.bind.dialect.name == "sqlite":
+        if session.bind.dialect.name == "sqlite" and p.cube_dims and p.cube_dims[0].name == "month":
             # the months as a range too: SQLite then reads ix_accompaniments_month_cube from the first
             # month on, groups in its order (month first), and sorts nothing
+            month = p.cube_dims[0].column
             live += [month >= f"{period.start:%Y-%m}", month <= f"{period.end:%Y-%m}"]
-        cube = (select(acc.partner.label("partner"), acc.phase.label("phase"), acc.modality.label("modality"),
-                       month.label("month"), func.count().label("n"),
-                       func.sum(acc.duration_minutes).label("m"))
-                .where(*live)
-                .group_by(month, acc.partner, acc.phase, acc.modality).cte("cube"))
-        c = cube.c
-        n, m = func.sum(c.n), func.sum(c.m)
-
-        def branch(kind: str, key=None, key2=None):
-            cols = [_kind(kind), key if key is not None else _none(), key2 if key2 is not None else _none(), n, m]
-            stmt = select(*cols).select_from(cube)
-            groups = [k for k in (key, key2) if k is not None]
-            return stmt.group_by(*groups) if groups else stmt
-
-        stmt = union_all(branch("partner", c.partner), branch("phase", c.phase), branch("modality", c.modality),
-                         branch("month", c.month), branch("partner_month", c.partner, c.month), branch("total"))
-        out = ActivityCube()
-        for kind, key, key2, count, minutes in (await session.execute(stmt)).all():
-            value = (_int(count), _int(minutes))
-            if kind == "total":
-                out.total = value
-            elif kind == "partner_month":
-                out.partner_month[(key, key2)] = value[1]
-            else:
-                getattr(out, kind)[key] = value
+        measures = sorted({m for ms in p.cube.values() for m in ms}, key=lambda m: m.name)
+        aggregates = [(func.count() if isinstance(m.aggregate, Count) else func.sum(m.aggregate.column)).label(m.name)
+                      for m in measures]
+        cube = (select(*(d.column.label(d.name) for d in p.cube_dims), *aggregates).where(*live)
+                .group_by(*(d.column for d in p.cube_dims)).cte("cube"))
+        width = max(len(r.dims) for r in p.cube)
+        branches = []
+        for request in p.cube:
+            keys = [cube.c[d.name] for d in request.dims]
+            stmt = select(_kind(_label(request)), *keys, *[null()] * (width - len(keys)),
+                          *(func.sum(cube.c[m.name]) for m in measures)).select_from(cube)
+            branches.append(stmt.group_by(*keys) if keys else stmt)
+        by_label = {_label(r): r for r in p.cube}
+        out: Results = {r: {} for r in p.cube}
+        for kind, *row in (await session.execute(union_all(*branches))).all():
+            request = by_label[kind]
+            key = tuple(row[:len(request.dims)]) if len(request.dims) > 1 else (row[0] if request.dims else None)
+            out[request][key] = {m.name: _value(m.unit, v) for m, v in zip(measures, row[width:])}
         return out
 
-    async def phase_projects(self, session: AsyncSession, period: Period, partner: str | None) -> dict[str, int]:
-        """Distinct projects accompanied in each phase: read phase by phase from
-        ix_accompaniments_phase_projects (one flag per phase carried through :meth:`_projects` cost three
-        times as much)."""
-        acc = Accompaniment
-        stmt = (select(acc.phase, func.count(distinct(acc.project_id))).where(*self._live(period, partner))
-                .group_by(acc.phase))
-        return {phase: _int(count) for phase, count in (await session.execute(stmt)).all()}
+    async def grouped(self, session: AsyncSession, period: Period, partner: str | None,
+                      request: Request) -> dict[Any, dict[str, Any]]:
+        """Measures by a records dimension outside the cube, in one GROUP BY over the records: the
+        distinct projects of each phase are read from ix_accompaniments_phase_projects (one flag per
+        phase carried through the projects statement cost three times as much)."""
+        acc, (dim,) = Accompaniment, request.dims
+        measures = sorted(self.plan.grouped[request], key=lambda m: m.name)
+        columns = [func.count(distinct(acc.project_id)) if m.source is PROJECTS else
+                   func.count() if isinstance(m.aggregate, Count) else func.sum(m.aggregate.column)
+                   for m in measures]
+        stmt = select(dim.column, *columns).where(*self._live(period, partner))
+        if dim.join is not None:   # a dimension of a joined table (themes…)
+            stmt = stmt.join_from(acc, dim.join)
+        rows = (await session.execute(stmt.group_by(dim.column))).all()
+        return {key: {m.name: _value(m.unit, v) for m, v in zip(measures, values)} for key, *values in rows}
 
-    async def _projects(self, session: AsyncSession, period: Period, partner: str | None) -> "ProjectFigures":
-        """Distinct projects (in total, by partner and département), new projects and the holders'
-        profile, in one statement built in three steps so that no step counts DISTINCT:
+    async def projects(self, session: AsyncSession, period: Period, partner: str | None) -> Results:
+        """The projects figures in one statement built in three steps so that no step counts DISTINCT:
 
-        - ``pp``: one row per (project, partner) with its records and minutes;
-        - ``per_project``: one row per project (so ``count(*)`` counts projects);
-        - ``profiles``: projects counted per (département, profile bands) — every profile breakdown
-          and the département breakdown are GROUP BYs over these few rows.
+        - ``pp``: one row per (project, partner) with its records measures;
+        - ``per_project``: one row per project (so ``count(*)`` counts projects) — the figures in
+          total, and the new projects (no earlier live record: read from the index alone);
+        - ``profiles``: projects counted per combination of the project columns the tables use —
+          every breakdown and filter over project columns is a GROUP BY over these few rows.
         """
-        acc, P = Accompaniment, Project
-        pp = (select(acc.project_id.label("pid"), acc.partner.label("partner"), func.count().label("n"),
-                     func.sum(acc.duration_minutes).label("m"))
-              .where(*self._live(period, partner))
-              .group_by(acc.project_id, acc.partner).cte("pp"))
-        per_project = (select(pp.c.pid, func.sum(pp.c.n).label("n"), func.sum(pp.c.m).label("m"))
+        p, acc, P = self.plan, Accompaniment, Project
+        if not p.projects:
+            return {}
+        carried = p.carried
+        sums = sorted({m for ms in p.projects.values() for m in ms
+                       if m.source is PROJECTS and isinstance(m.aggregate, Sum)}, key=lambda m: m.name)
+        pp = (select(acc.project_id.label("pid"), acc.partner.label("partner"), *(
+            (func.count() if isinstance(m.aggregate, Count) else func.sum(m.aggregate.column)).label("m_" + m.name)
+            for m in carried))
+              .where(*self._live(period, partner)).group_by(acc.project_id, acc.partner).cte("pp"))
+        per_project = (select(pp.c.pid, *(func.sum(pp.c["m_" + m.name]).label("m_" + m.name) for m in carried))
                        .group_by(pp.c.pid).cte("per_project"))
-        band_columns = [getattr(P, name) for name, _ in PROFILE_DIMENSIONS]
-        profiles = (select(P.department, *band_columns, func.count().label("k"),
-                           func.sum(per_project.c.n).label("n"), func.sum(per_project.c.m).label("m"))
+        profiles = (select(*(d.column.label(d.name) for d in p.project_dims), func.count().label("k"),
+                           *(func.sum(per_project.c["m_" + m.name]).label("m_" + m.name) for m in carried),
+                           *(func.sum(m.aggregate.column).label("s_" + m.name) for m in sums))
                     .select_from(per_project).join(P, P.id == per_project.c.pid)
-                    .group_by(P.department, *band_columns).cte("profiles"))
-        pr = profiles.c
-        earlier = [acc.project_id == per_project.c.pid, acc.cancelled == false(), acc.date < period.start]
-        if partner is not None:
-            earlier.append(acc.partner == partner)
-        nothing = [_none(), _none()]
-        branches = [
-            select(_kind("total"), _none(), func.count(), func.sum(per_project.c.n), func.sum(per_project.c.m)),
-            select(_kind("partner"), pp.c.partner, func.count(), func.sum(pp.c.n), func.sum(pp.c.m))
-            .group_by(pp.c.partner),
-            select(_kind("department"), pr.department, func.sum(pr.k), func.sum(pr.n), func.sum(pr.m))
-            .group_by(pr.department),
-            select(_kind("new"), _none(), func.count(), *nothing).select_from(per_project)
-            .where(~exists(select(acc.project_id).where(*earlier))),  # one column: read from the index alone
-            select(_kind("job_seekers"), _none(), func.sum(pr.k), *nothing).where(pr.employment_status.in_(JOB_SEEKERS)),
-            select(_kind("minima_recipients"), _none(), func.sum(pr.k), *nothing).where(pr.minima.in_(MINIMA_RECIPIENTS)),
-            select(_kind("unknown_profile"), _none(), func.sum(pr.k), *nothing)
-            .where(*(pr[name].is_(None) for name, _ in PROFILE_DIMENSIONS)),
-            *(select(_kind("profile:" + name), pr[name], func.sum(pr.k), *nothing).group_by(pr[name])
-              for name, _ in PROFILE_DIMENSIONS),
-        ]
-        out = ProjectFigures()
-        for kind, key, count, n, m in (await session.execute(union_all(*branches))).all():
-            if kind in ("total", "partner", "department"):
-                out.activity.setdefault(kind, {})[key] = Activity(_int(n), _int(count), _int(m))
-            elif kind.startswith("profile:"):
-                out.profile.setdefault(kind[8:], {})[key] = _int(count)
-            else:
-                out.counts[kind] = _int(count)
+                    .group_by(*(d.column for d in p.project_dims)).cte("profiles"))
+        requests = [r for r in p.projects if r not in p.derived]
+        width = max(len(r.dims) for r in requests)
+        branches = [self._projects_branch(str(i), r, width, carried, sums, pp, per_project, profiles, period, partner)
+                    for i, r in enumerate(requests)]
+        out: Results = {r: {} for r in requests}
+        for kind, *row in (await session.execute(union_all(*branches))).all():
+            request = requests[int(kind)]
+            n = len(request.dims)
+            key = tuple(row[:n]) if n > 1 else (row[0] if n else None)
+            count, *rest = row[width:]
+            found = dict(zip([m.name for m in carried] + [m.name for m in sums], rest))
+            out[request][key] = {m.name: _value(m.unit, count if m.source is PROJECTS and isinstance(m.aggregate, Count)
+                                                else found[m.name]) for m in p.projects[request]}
         return out
 
-    def chart(self, period: Period, partner: str | None, cube: "ActivityCube") -> HoursChart:
+    def _projects_branch(self, kind: str, request: Request, width: int, carried: list[Measure], sums: list[Measure],
+                         pp, per_project, profiles, period: Period, partner: str | None):
+        """One SELECT of the projects statement: (kind, keys…, projects, carried measures…, sums…),
+        NULL where the request does not need the figure."""
+        acc, P, wanted = Accompaniment, Project, self.plan.projects[request]
+        dims, f = request.dims, request.where
+        if dims and all(d.source is PROJECTS for d in dims) or isinstance(f, (Among, Unknown)):
+            base, pr = profiles, profiles.c
+            keys = [pr[d.name] for d in dims]
+            count = func.sum(pr.k)
+            values = [func.sum(pr["m_" + m.name]) if m in wanted else _no_value() for m in carried]
+            values += [func.sum(pr["s_" + m.name]) if m in wanted else _no_value() for m in sums]
+        else:
+            base = pp if dims else per_project
+            keys = [pp.c.partner] if dims else []
+            count = func.count()
+            values = [func.sum(base.c["m_" + m.name]) if m in wanted else _no_value() for m in carried]
+            values += [func.sum(m.aggregate.column) if m in wanted else _no_value() for m in sums]
+        stmt = select(_kind(kind), *keys, *[null()] * (width - len(keys)), count, *values).select_from(base)
+        if base is not profiles and any(m in wanted for m in sums):
+            stmt = stmt.join(P, P.id == base.c.pid)
+        if isinstance(f, Among):
+            column = base.c[f.dimension.name]
+            stmt = stmt.where(column == f.values[0] if len(f.values) == 1 else column.in_(f.values))
+        elif isinstance(f, Unknown):
+            stmt = stmt.where(*(base.c[d.name].is_(None) for d in f.dimensions))
+        elif isinstance(f, FirstRecordInPeriod):
+            earlier = [acc.project_id == per_project.c.pid, acc.cancelled == false(), acc.date < period.start]
+            if partner is not None:
+                earlier.append(acc.partner == partner)
+            stmt = stmt.where(~exists(select(acc.project_id).where(*earlier)))  # one column: read from the index alone
+        return stmt.group_by(*keys) if keys else stmt
+
+    async def dated(self, session: AsyncSession, period: Period, partner: str | None, t: Table) -> Results:
+        """One table over a dated source: its rows dated within the period, of the partner in scope;
+        by its dimensions (in the database's order), or its declared groups in one row."""
+        source = t.columns[0].measure.source
+        where = [source.date >= period.start, source.date <= period.end]
+        if partner is not None:
+            where.append(source.partner(partner))
+        where += _conditions(t.where, partner)
+        measures = [c.measure for c in t.columns if isinstance(c.measure, Measure)]
+        request = Request("dated", t.dimensions, t)
+        if t.groups:
+            slots = [(g.key, c.measure) for g in t.groups if partner is not None or not g.needs_partner
+                     for c in t.columns if isinstance(c.measure, Measure) and c.shown_for(g.key)]
+            groups = {g.key: g for g in t.groups}
+            row = (await session.execute(select(*(_aggregate(m, _conditions(groups[k].where, partner), partner)
+                                                   for k, m in slots))
+                                         .where(*where))).one()
+            out: dict[Any, dict[str, Any]] = {}
+            for (k, m), v in zip(slots, row):
+                out.setdefault(k, {})[m.name] = _value(m.unit, v)
+            return {request: out}
+        columns = [d.column for d in t.dimensions]
+        stmt = select(*columns, *(_aggregate(m, [], partner) for m in measures)).where(*where)
+        if columns:
+            stmt = stmt.group_by(*columns).order_by(*columns)
+        out = {}
+        for row in (await session.execute(stmt)).all():
+            n = len(columns)
+            key = tuple(row[:n]) if n > 1 else (row[0] if n else None)
+            out[key] = {m.name: _value(m.unit, v) for m, v in zip(measures, row[n:])}
+        return {request: out}
+
+    def chart(self, period: Period, partner: str | None, cube: Results) -> HoursChart:
         """The chart's data from the activity cube alone (drawn while the rest of the report is built)."""
-        slugs = self._slugs(partner, cube.partner)
-        months = self._months(period, cube.month)
-        series = [(self._name(s), [cube.partner_month.get((s, m), 0) for m in months])
-                  for s in slugs if cube.partner.get(s, (0, 0))[1]]
-        return HoursChart(period, self._name(partner) if partner else "tout le réseau", months, series)
+        return self.assemble(period, partner, cube).chart
 
-    def _name(self, slug: str) -> str:
-        p = self.config.partner(slug)
-        return p.name if p else slug
+    # -- the figures in display order ------------------------------------------------------------
+    def assemble(self, period: Period, partner: str | None, results: Results) -> Report:
+        """Put the database's figures in display order; the only arithmetic is the shares."""
+        figures = {t.name: self._rows(t, period, partner, results) for t in self.catalogue.tables}
+        for t in self.catalogue.tables:
+            for c in t.columns:
+                if isinstance(c.measure, Share):
+                    table, key, name = c.measure.over
+                    whole = next(r.values[name] for r in figures[table] if r.key == key)
+                    for row in figures[t.name]:
+                        if c.shown_for(row.key):
+                            row.values[c.name] = _share(row.values[c.measure.of.name], whole)
+        return Report(period=period, partner=partner, generated_at=self.clock.now(),
+                      names={q.slug: q.name for q in self.config.partners}, figures=figures, catalogue=self.catalogue)
 
-    def _slugs(self, partner: str | None, found) -> list[str]:
-        """Partners in configuration order (the one asked for only), then any partner no longer configured."""
-        slugs = [p.slug for p in self.config.partners] if partner is None else [partner]
-        return slugs + sorted(s for s in found if s not in slugs)
+    def _rows(self, t: Table, period: Period, partner: str | None, results: Results) -> tuple[Row, ...]:
+        measures = [c.measure for c in t.columns if isinstance(c.measure, Measure)]
+        if t.groups:
+            return tuple(Row(g.key, {c.name: self._group_value(t, g, c.measure, results) for c in t.columns
+                                     if isinstance(c.measure, Measure) and c.shown_for(g.key)})
+                         for g in t.groups if partner is not None or not g.needs_partner)
+        found: dict[Any, dict[str, Any]] = {}
+        for m in measures:
+            for key, values in results.get(self.plan.supply[(t.name, None, m.name)], {}).items():
+                found.setdefault(key, {})[m.name] = values[m.name]
+        dims = t.dimensions
+        if len(dims) == 1:
+            keys = self._listing(dims[0], list(found), period, partner)
+        elif dims:
+            ranks = [self._ranks(d, [k[i] for k in found], period, partner) for i, d in enumerate(dims)]
+            keys = sorted(found, key=lambda k: tuple(r(k[i]) for i, r in enumerate(ranks)))
+        else:
+            keys = [None]
+        return tuple(Row(k, {m.name: found.get(k, {}).get(m.name, _zero(m.unit)) for m in measures}) for k in keys)
 
-    @staticmethod
-    def _months(period: Period, found) -> list[str]:
-        months = [f"{y}-{mo:02d}" for y, mo in period.months()]
-        return months + sorted(k for k in found if k not in months)
+    def _group_value(self, t: Table, g: Group, m: Measure, results: Results):
+        request = self.plan.supply.get((t.name, g.key, m.name))
+        if request is None:                                   # a dated source: one row, by group
+            value = results.get(self.plan.supply[(t.name, None, m.name)], {}).get(g.key, {}).get(m.name)
+        elif request in self.plan.derived:                    # the group is one key of a breakdown
+            source, key = self.plan.derived[request]
+            value = results.get(source, {}).get(key, {}).get(m.name)
+        else:
+            value = results.get(request, {}).get(None, {}).get(m.name)
+        return _zero(m.unit) if value is None else value
 
-    def assemble(self, period: Period, partner: str | None, cube: "ActivityCube", projects: "ProjectFigures",
-                 outcomes, by_outcome, by_form, referrals, routes) -> Report:
-        """Put the database's figures in display order (no arithmetic on them here)."""
-        zero = Activity(0, 0, 0)
-        distinct_of = projects.activity
+    def _listing(self, d: Dimension, found: list, period: Period, partner: str | None) -> list:
+        """The groups of a dimension, in display order (see :class:`~ess_bot.reports.declare.Listing`)."""
+        if d.listing is Listing.PARTNERS:
+            base = [p.slug for p in self.config.partners] if partner is None else [partner]
+            return base + sorted(k for k in found if k not in base)
+        if d.listing is Listing.MONTHS:
+            base = [f"{y}-{mo:02d}" for y, mo in period.months()]
+            return base + sorted(k for k in found if k not in base)
+        if d.listing in (Listing.LIST, Listing.LIST_THEN_UNKNOWN):
+            keys = d.labels.keys() if isinstance(d.labels, ChoiceList) else ()
+            if d.listing is Listing.LIST:
+                return [*keys, *(k for k in found if k not in keys)]
+            return [*keys, *sorted(k for k in found if k is not None and k not in keys), None]
+        if d.listing is Listing.SORTED:
+            return sorted(found)
+        return found
 
-        def merged(counts: dict, seen: dict[str, int]) -> dict[str, Activity]:
-            """Counts and minutes from the cube, distinct projects from the project figures."""
-            return {k: Activity(n, seen.get(k, 0), m) for k, (n, m) in counts.items()}
-
-        by_partner = merged(cube.partner, {k: a.projects for k, a in distinct_of.get("partner", {}).items()})
-        by_phase = merged(cube.phase, projects.phase)
-        by_modality = {k: Activity(n, None, m) for k, (n, m) in cube.modality.items()}
-        by_month = {k: Activity(n, None, m) for k, (n, m) in cube.month.items()}
-        slugs = self._slugs(partner, by_partner)
-        order = {s: i for i, s in enumerate(slugs)}
-        months = self._months(period, by_month)
-        total = distinct_of.get("total", {}).get(None, zero)
-        n, m = cube.total
-        p = projects.profile
-        gender, status, ages = p.get("gender", {}), p.get("employment_status", {}), p.get("age_band", {})
-        profile = ProfileShares(
-            projects=total.projects, women=gender.get("femme", 0), job_seekers=projects.counts.get("job_seekers", 0),
-            long_term_job_seekers=status.get("de_longue_duree", 0),
-            minima=projects.counts.get("minima_recipients", 0), qpv=p.get("qpv", {}).get("oui", 0),
-            frr=p.get("frr", {}).get("oui", 0), under_26=ages.get("lt26", 0), age_26_49=ages.get("26_49", 0),
-            over_50=ages.get("50plus", 0), unknown_profile=projects.counts.get("unknown_profile", 0))
-        profile_counts: dict[str, list[tuple[str | None, int]]] = {}
-        for name, clist in PROFILE_DIMENSIONS:
-            found = p.get(name, {})
-            keys = [*clist.keys(), *sorted(k for k in found if k is not None and k not in clist.keys()), None]
-            profile_counts[name] = [(k, found.get(k, 0)) for k in keys]
-        return Report(
-            period=period, partner=partner, generated_at=self.clock.now(),
-            names={q.slug: q.name for q in self.config.partners},
-            totals=Totals(n, total.projects, m, projects.counts.get("new", 0)),
-            by_partner=[(s, by_partner.get(s, zero)) for s in slugs],
-            by_phase=_in_order(PHASES, by_phase, zero),
-            by_modality=_in_order(MODALITIES, by_modality, Activity(0, None, 0)),
-            by_department=sorted(distinct_of.get("department", {}).items()),
-            by_month=[(k, by_month.get(k, Activity(0, None, 0))) for k in months],
-            minutes_by_partner_month=sorted(cube.partner_month.items(),
-                                            key=lambda kv: (order.get(kv[0][0], 99), kv[0][1])),
-            profile=profile, profile_counts=profile_counts,
-            outcomes=outcomes, by_outcome=by_outcome, creations_by_legal_form=by_form,
-            referrals=referrals, referrals_by_route=routes)
-
-    async def _outcomes(self, session: AsyncSession, period: Period, partner: str | None):
-        O = ProjectOutcome
-        where = [O.date >= period.start, O.date <= period.end]
-        if partner is not None:
-            where.append(O.partner == partner)
-        fte = func.coalesce(func.sum(O.jobs_fte), 0)
-        rows = (await session.execute(select(O.outcome, func.count(), fte).where(*where)
-                                      .group_by(O.outcome).order_by(O.outcome))).all()
-        found = {k: OutcomeCount(_int(c), _fte(f)) for k, c, f in rows}
-        zero = OutcomeCount(0, Decimal("0.00"))
-        by_outcome = [(k, found.get(k, zero)) for k in OUTCOMES.keys()] + \
-            [(k, v) for k, v in found.items() if k not in OUTCOMES.keys()]
-        rows = (await session.execute(select(O.legal_form, func.count(), fte).where(*where, O.outcome == "creation")
-                                      .group_by(O.legal_form).order_by(O.legal_form))).all()
-        by_form = [(k, OutcomeCount(_int(c), _fte(f))) for k, c, f in rows]
-        creation = found.get("creation", zero)
-        totals = OutcomeTotals(creations=creation.projects, jobs_fte=creation.jobs_fte,
-                               abandons=found.get("abandon", zero).projects,
-                               reorientations=found.get("reorientation", zero).projects,
-                               postponed=found.get("report", zero).projects)
-        return totals, by_outcome, by_form
-
-    async def _referrals(self, session: AsyncSession, period: Period, partner: str | None):
-        R = Referral
-        where = [R.date >= period.start, R.date <= period.end]
-        if partner is not None:
-            where.append(or_(R.from_partner == partner, R.to_partner == partner))
-
-        def n(cond: ColumnElement[bool]) -> ColumnElement:
-            return func.coalesce(func.sum(case((cond, _ONE), else_=_ZERO)), _ZERO)
-
-        counts = [func.count().label("proposed"), n(R.status == "acceptee").label("accepted"),
-                  n(R.status == "refusee").label("refused"), n(R.status == "proposee").label("pending")]
-        sides = ([n(R.from_partner == partner), n(R.to_partner == partner)] if partner else [_ZERO, _ZERO])
-        sides = [sides[0].label("sent"), sides[1].label("received")]
-        row = (await session.execute(select(*counts, *sides).where(*where))).one()
-        totals = ReferralTotals(*(_int(v) for v in row))
-        rows = (await session.execute(select(R.from_partner, R.to_partner, *counts).where(*where)
-                                      .group_by(R.from_partner, R.to_partner)
-                                      .order_by(R.from_partner, R.to_partner))).all()
-        routes = [((f, t), ReferralCount(_int(a), _int(b), _int(c), _int(d))) for f, t, a, b, c, d in rows]
-        return totals, routes
+    def _ranks(self, d: Dimension, found: list, period: Period, partner: str | None) -> Callable[[Any], int]:
+        """How a dimension orders the combinations of a two-dimension table (as found if FOUND)."""
+        if d.listing is Listing.FOUND:
+            return lambda key: 0
+        order = {k: i for i, k in enumerate(self._listing(d, list(dict.fromkeys(found)), period, partner))}
+        return lambda key: order.get(key, len(order))
 
 
-def _in_order(clist: ChoiceList, found: dict[str, Activity], zero: Activity) -> list[tuple[str, Activity]]:
-    """Every value of a closed list in its order (zeros included), then any unknown stored key."""
-    keys = clist.keys()
-    return [(k, found.get(k, zero)) for k in keys] + [(k, v) for k, v in found.items() if k not in keys]
+def _conditions(f, partner: str | None) -> list:
+    """A filter of a dated source as SQL conditions."""
+    if f is None:
+        return []
+    if isinstance(f, Among):
+        column = f.dimension.column
+        return [column == f.values[0] if len(f.values) == 1 else column.in_(f.values)]
+    if isinstance(f, Where):
+        return [f.condition(partner) if f.needs_partner else f.condition]
+    raise ValueError(f"{type(f).__name__} filters projects, not a dated source")
+
+
+def _aggregate(m: Measure, conditions: list, partner: str | None) -> ColumnElement:
+    """A measure of a dated source: a count, or a sum (0 when no row), of the rows meeting ``conditions``
+    and the measure's own filter."""
+    conditions = conditions + _conditions(m.where, partner)
+    if isinstance(m.aggregate, Count):
+        return _count_if(conditions)
+    column = m.aggregate.column
+    if conditions:
+        column = case((and_(*conditions), column), else_=null())
+    return func.coalesce(func.sum(column), 0)
+
+
+def _share(count: int, whole: int) -> Decimal:
+    if not whole:
+        return Decimal(0)
+    return (Decimal(100) * count / whole).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)

@@ -17,7 +17,8 @@ import pytest
 from ess_bot.clock import Clock
 from ess_bot.config import parse_config
 from ess_bot.services.periods import month_period, quarter_period, range_period, year_period
-from ess_bot.services.reports import Activity, ReportForbidden, ReportService
+from ess_bot.report_files import hours
+from ess_bot.services.reports import ReportForbidden, ReportService
 from ess_bot.storage.accompaniments import Accompaniment, AccompanimentTheme, Project, ProjectOutcome, Referral
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -131,37 +132,59 @@ async def build(db, service, period, partner=None):
 
 
 def A(n, p, m):
-    return Activity(n, p, m)
+    """The figures of a group counting records, projects and minutes."""
+    return {"records": n, "projects": p, "minutes": m}
+
+
+def M(n, m):
+    """The figures of a group counting records and minutes (no distinct projects: by modality, by month)."""
+    return {"records": n, "minutes": m}
+
+
+def total(r):
+    t = r.rows("total")[0].values
+    return t["records"], t["projects"], t["minutes"], t["new_projects"]
+
+
+def by_key(r, table):
+    return {row.key: row.values for row in r.rows(table)}
 
 
 async def test_network_quarter_every_aggregate(seeded, service):
     r = await build(seeded, service, T3)
     assert r.period == T3 and r.partner is None and r.scope_name == "tout le réseau"
     assert r.generated_at == NOW
-    t = r.totals
-    assert (t.accompaniments, t.projects, t.minutes, t.new_projects) == (9, 5, 690, 4)
-    assert t.hours == Decimal("11.5")
-    assert r.by_partner == [("bge-fc", A(5, 3, 405)), ("urscop", A(2, 2, 180)), ("aldess", A(2, 1, 105))]
-    assert r.by_phase == [("accueil", A(3, 3, 135)), ("emergence", A(3, 3, 345)), ("ante_creation", A(1, 1, 120)),
+    assert total(r) == (9, 5, 690, 4)
+    assert hours(r.value("total", "minutes")) == Decimal("11.5")
+    assert r.rows("partner") == (("bge-fc", A(5, 3, 405)), ("urscop", A(2, 2, 180)), ("aldess", A(2, 1, 105)))
+    assert list(r.rows("phase")) == [("accueil", A(3, 3, 135)), ("emergence", A(3, 3, 345)), ("ante_creation", A(1, 1, 120)),
                           ("financement", A(2, 2, 90)), ("lancement", A(0, 0, 0)), ("post_creation", A(0, 0, 0))]
-    assert r.by_modality == [("individuel", A(4, None, 300)), ("collectif", A(1, None, 60)),
-                             ("atelier", A(1, None, 180)), ("permanence", A(1, None, 30)),
-                             ("visio", A(1, None, 90)), ("telephone", A(1, None, 30))]
-    assert r.by_month == [("2026-07", A(4, None, 360)), ("2026-08", A(3, None, 240)), ("2026-09", A(2, None, 90))]
-    assert r.minutes_by_partner_month == [
+    assert list(r.rows("modality")) == [("individuel", M(4, 300)), ("collectif", M(1, 60)), ("atelier", M(1, 180)),
+                                        ("permanence", M(1, 30)), ("visio", M(1, 90)), ("telephone", M(1, 30))]
+    assert list(r.rows("month")) == [("2026-07", M(4, 360)), ("2026-08", M(3, 240)), ("2026-09", M(2, 90))]
+    assert [(k, v["minutes"]) for k, v in r.rows("partner_month")] == [
         (("bge-fc", "2026-07"), 330), (("bge-fc", "2026-08"), 45), (("bge-fc", "2026-09"), 30),
         (("urscop", "2026-08"), 120), (("urscop", "2026-09"), 60),
         (("aldess", "2026-07"), 30), (("aldess", "2026-08"), 75)]
-    assert r.by_department == [("21", A(1, 1, 60)), ("25", A(3, 1, 270)), ("39", A(2, 1, 75)), ("58", A(2, 1, 105)),
-                               ("70", A(1, 1, 180))]
+    assert all(set(v) == {"minutes"} for _, v in r.rows("partner_month"))
+    assert list(r.rows("department")) == [("21", A(1, 1, 60)), ("25", A(3, 1, 270)), ("39", A(2, 1, 75)),
+                                          ("58", A(2, 1, 105)), ("70", A(1, 1, 180))]
 
 
 async def test_network_quarter_profile(seeded, service):
-    p = (await build(seeded, service, T3)).profile
-    assert (p.projects, p.women, p.job_seekers, p.long_term_job_seekers, p.minima, p.qpv, p.frr) == (5, 2, 2, 1, 1, 1, 2)
-    assert (p.under_26, p.age_26_49, p.over_50, p.unknown_profile) == (1, 2, 1, 1)
-    assert p.share(p.women) == Decimal("40.0") and p.share(p.long_term_job_seekers) == Decimal("20.0")
-    counts = (await build(seeded, service, T3)).profile_counts
+    r = await build(seeded, service, T3)
+    p = {k: v["projects"] for k, v in r.rows("holders")}
+    assert [k for k, _ in r.rows("holders")] == [
+        "accompanied", "women", "job_seekers", "long_term_job_seekers", "minima", "qpv", "frr", "under_26", "age_26_49",
+        "over_50", "unknown_profile"]
+    assert (p["accompanied"], p["women"], p["job_seekers"], p["long_term_job_seekers"], p["minima"], p["qpv"],
+            p["frr"]) == (5, 2, 2, 1, 1, 1, 2)
+    assert (p["under_26"], p["age_26_49"], p["over_50"], p["unknown_profile"]) == (1, 2, 1, 1)
+    shares = {k: v.get("share") for k, v in r.rows("holders")}
+    assert shares["women"] == Decimal("40.0") and shares["long_term_job_seekers"] == Decimal("20.0")
+    assert shares["unknown_profile"] == Decimal("20.0") and shares["accompanied"] is None  # no share of the whole
+    counts = {name[8:]: [(k, v["projects"]) for k, v in r.rows(name)] for name in r.figures if name.startswith("profile:")}
+    assert r.rows("profile:gender")[0] == ("femme", {"projects": 2, "share": Decimal("40.0")})
     assert counts["gender"] == [("femme", 2), ("homme", 1), ("autre", 1), ("nc", 0), (None, 1)]
     assert counts["age_band"] == [("lt26", 1), ("26_49", 2), ("50plus", 1), ("nc", 0), (None, 1)]
     assert dict(counts["employment_status"]) == {"de_indemnise": 1, "de_non_indemnise": 0, "de_longue_duree": 1,
@@ -174,53 +197,60 @@ async def test_network_quarter_profile(seeded, service):
 
 async def test_network_quarter_outcomes_and_referrals(seeded, service):
     r = await build(seeded, service, T3)
-    o = r.outcomes
-    assert (o.creations, o.jobs_fte, o.abandons, o.reorientations, o.postponed) == (2, Decimal("3.50"), 1, 0, 0)
-    assert [(k, c.projects, c.jobs_fte) for k, c in r.by_outcome] == [
+    o = by_key(r, "outcome")
+    assert (o["creation"]["projects"], o["creation"]["jobs"], o["abandon"]["projects"], o["reorientation"]["projects"],
+            o["report"]["projects"]) == (2, Decimal("3.50"), 1, 0, 0)
+    assert [(k, c["projects"], c["jobs"]) for k, c in r.rows("outcome")] == [
         ("creation", 2, Decimal("3.50")), ("abandon", 1, Decimal("0.00")), ("reorientation", 0, Decimal("0.00")),
         ("report", 0, Decimal("0.00"))]
-    assert [(k, c.projects, c.jobs_fte) for k, c in r.creations_by_legal_form] == [
+    assert [(k, c["projects"], c["jobs"]) for k, c in r.rows("legal_form")] == [
         ("scic", 1, Decimal("1.00")), ("scop", 1, Decimal("2.50"))]
-    f = r.referrals
-    assert (f.proposed, f.accepted, f.refused, f.pending) == (3, 1, 1, 1)
-    assert [(route, (c.proposed, c.accepted, c.refused, c.pending)) for route, c in r.referrals_by_route] == [
+    assert r.rows("referrals") == (("all", {"proposed": 3, "accepted": 1, "refused": 1, "pending": 1}),)  # network
+    assert [(route, (c["proposed"], c["accepted"], c["refused"], c["pending"])) for route, c in r.rows("route")] == [
         (("aldess", "bge-fc"), (1, 0, 0, 1)), (("bge-fc", "urscop"), (2, 1, 1, 0))]
 
 
 async def test_partner_scope(seeded, service):
     r = await build(seeded, service, T3, "bge-fc")
     assert r.scope_name == "BGE Franche-Comté"
-    assert (r.totals.accompaniments, r.totals.projects, r.totals.minutes, r.totals.new_projects) == (5, 3, 405, 2)
-    assert r.by_partner == [("bge-fc", A(5, 3, 405))]
-    assert r.by_department == [("25", A(2, 1, 150)), ("39", A(2, 1, 75)), ("70", A(1, 1, 180))]
-    assert r.minutes_by_partner_month == [(("bge-fc", "2026-07"), 330), (("bge-fc", "2026-08"), 45),
-                                          (("bge-fc", "2026-09"), 30)]
-    assert (r.profile.projects, r.profile.women, r.profile.unknown_profile) == (3, 1, 1)
-    assert (r.outcomes.creations, r.outcomes.jobs_fte, r.outcomes.abandons) == (1, Decimal("2.50"), 1)
-    f = r.referrals
-    assert (f.proposed, f.accepted, f.refused, f.pending, f.sent, f.received) == (3, 1, 1, 1, 2, 1)
+    assert total(r) == (5, 3, 405, 2)
+    assert r.rows("partner") == (("bge-fc", A(5, 3, 405)),)
+    assert list(r.rows("department")) == [("25", A(2, 1, 150)), ("39", A(2, 1, 75)), ("70", A(1, 1, 180))]
+    assert [(k, v["minutes"]) for k, v in r.rows("partner_month")] == [
+        (("bge-fc", "2026-07"), 330), (("bge-fc", "2026-08"), 45), (("bge-fc", "2026-09"), 30)]
+    h = by_key(r, "holders")
+    assert (h["accompanied"]["projects"], h["women"]["projects"], h["unknown_profile"]["projects"]) == (3, 1, 1)
+    o = by_key(r, "outcome")
+    assert (o["creation"]["projects"], o["creation"]["jobs"], o["abandon"]["projects"]) == (1, Decimal("2.50"), 1)
+    assert r.rows("referrals") == (("all", {"proposed": 3, "accepted": 1, "refused": 1, "pending": 1}),
+                                   ("sent", {"proposed": 2}), ("received", {"proposed": 1}))
 
     r = await build(seeded, service, T3, "urscop")
     # P-2222 is new *for URSCOP* (its first URSCOP record is in the period); the cancelled n°9 does not count
-    assert (r.totals.accompaniments, r.totals.projects, r.totals.minutes, r.totals.new_projects) == (2, 2, 180, 2)
-    assert r.by_phase[2:4] == [("ante_creation", A(1, 1, 120)), ("financement", A(1, 1, 60))]
-    assert (r.outcomes.creations, r.outcomes.jobs_fte) == (1, Decimal("1.00"))
-    f = r.referrals
-    assert (f.proposed, f.accepted, f.refused, f.sent, f.received) == (2, 1, 1, 0, 2)
+    assert total(r) == (2, 2, 180, 2)
+    assert r.rows("phase")[2:4] == (("ante_creation", A(1, 1, 120)), ("financement", A(1, 1, 60)))
+    o = by_key(r, "outcome")
+    assert (o["creation"]["projects"], o["creation"]["jobs"]) == (1, Decimal("1.00"))
+    f = by_key(r, "referrals")
+    assert (f["all"]["proposed"], f["all"]["accepted"], f["all"]["refused"], f["sent"]["proposed"],
+            f["received"]["proposed"]) == (2, 1, 1, 0, 2)
 
 
 async def test_year_month_and_range_periods(seeded, service):
     r = await build(seeded, service, year_period(2026))
-    assert (r.totals.accompaniments, r.totals.projects, r.totals.minutes, r.totals.new_projects) == (11, 6, 870, 6)
-    assert len(r.by_month) == 12 and r.by_month[5] == ("2026-06", A(1, None, 120))
-    assert r.by_month[9] == ("2026-10", A(1, None, 60)) and r.by_month[0] == ("2026-01", A(0, None, 0))
-    assert (r.outcomes.creations, r.outcomes.reorientations, r.outcomes.postponed) == (2, 1, 1)
-    assert r.referrals.proposed == 4
+    assert total(r) == (11, 6, 870, 6)
+    months = r.rows("month")
+    assert len(months) == 12 and months[5] == ("2026-06", M(1, 120))
+    assert months[9] == ("2026-10", M(1, 60)) and months[0] == ("2026-01", M(0, 0))
+    o = by_key(r, "outcome")
+    assert (o["creation"]["projects"], o["reorientation"]["projects"], o["report"]["projects"]) == (2, 1, 1)
+    assert r.value("referrals", "proposed", "all") == 4
     r = await build(seeded, service, month_period(2026, 9))
-    assert (r.totals.accompaniments, r.totals.minutes) == (2, 90)  # n°4 (30 Sept.) and n°8; n°9 is cancelled
+    assert (r.value("total", "records"), r.value("total", "minutes")) == (2, 90)  # n°4 (30 Sept.) and n°8; n°9 is cancelled
     r = await build(seeded, service, range_period(date(2026, 6, 30), date(2026, 7, 1)))
-    assert (r.totals.accompaniments, r.totals.projects, r.totals.new_projects) == (2, 1, 1)  # P-4444, new on 30 June
-    assert [k for k, _ in r.by_month] == ["2026-06", "2026-07"]
+    records, projects, _, new = total(r)
+    assert (records, projects, new) == (2, 1, 1)  # P-4444, new on 30 June
+    assert [k for k, _ in r.rows("month")] == ["2026-06", "2026-07"]
 
 
 async def test_months_across_a_year_boundary(database, service):
@@ -231,17 +261,19 @@ async def test_months_across_a_year_boundary(database, service):
                                       phase="accueil", modality="individuel", duration_minutes=10 * n,
                                       cancelled=False, created_at=NOW))
     r = await build(database, service, range_period(date(2025, 12, 1), date(2026, 1, 31)))
-    assert r.by_month == [("2025-12", A(1, None, 200)), ("2026-01", A(2, None, 430))]
-    assert r.minutes_by_partner_month == [(("bge-fc", "2025-12"), 200), (("bge-fc", "2026-01"), 430)]
-    assert r.totals.new_projects == 1 and r.totals.projects == 1
+    assert list(r.rows("month")) == [("2025-12", M(1, 200)), ("2026-01", M(2, 430))]
+    assert [(k, v["minutes"]) for k, v in r.rows("partner_month")] == [(("bge-fc", "2025-12"), 200),
+                                                                      (("bge-fc", "2026-01"), 430)]
+    assert r.value("total", "new_projects") == 1 and r.value("total", "projects") == 1
 
 
 async def test_empty_period(seeded, service):
     r = await build(seeded, service, quarter_period(2025, 1))
-    assert (r.totals.accompaniments, r.totals.projects, r.totals.minutes, r.totals.new_projects) == (0, 0, 0, 0)
-    assert r.by_partner == [(s, A(0, 0, 0)) for s in ("bge-fc", "urscop", "aldess")]
-    assert r.by_department == [] and r.profile.projects == 0 and r.profile.share(0) == Decimal(0)
-    assert all(m == 0 for _, a in r.by_month for m in (a.accompaniments, a.minutes))
+    assert total(r) == (0, 0, 0, 0) and not r.has_records
+    assert list(r.rows("partner")) == [(s, A(0, 0, 0)) for s in ("bge-fc", "urscop", "aldess")]
+    assert r.rows("department") == () and r.value("holders", "projects", "accompanied") == 0
+    assert r.value("holders", "share", "women") == Decimal(0)
+    assert all(m == 0 for _, a in r.rows("month") for m in (a["records"], a["minutes"]))
     assert r.chart.series == []
 
 
@@ -287,7 +319,7 @@ async def test_raw_sql_of_the_benchmark_gives_the_same_figures(seeded, service):
         results = [(await conn.execute(text(q), params)).all() for q in raw_queries(seeded.is_sqlite, "bge-fc")]
     cube, phases, projects, outcomes, forms, referrals, routes = results
     assert [tuple(x) for x in cube if x[0] == "total"] == [("total", None, None, 5, 405)]
-    assert {k: int(n) for k, n in phases} == {k: a.projects for k, a in r.by_phase if a.projects}
+    assert {k: int(n) for k, n in phases} == {k: a["projects"] for k, a in r.rows("phase") if a["projects"]}
     assert sum(int(n) for _, n in phases) > 0
     assert ("total", None, 3, 5, 405) in [tuple(x) for x in projects]
     assert ("new", None, 2, None, None) in [tuple(x) for x in projects]
@@ -309,14 +341,15 @@ async def test_network_month_cube_reads_its_index_in_order_on_sqlite(seeded, ser
     event.listen(seeded.engine.sync_engine, "before_cursor_execute", capture)
     try:
         async with seeded.sessions() as session:
-            cube = await service.activity(session, T3, None)
+            cube = {tuple(d.name for d in request.dims): groups
+                    for request, groups in (await service.activity(session, T3, None)).items()}
             conn = await session.connection()
             plan = (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sent[-1][0], sent[-1][1])).all() \
                 if seeded.is_sqlite else []
     finally:
         event.remove(seeded.engine.sync_engine, "before_cursor_execute", capture)
-    assert cube.total == (9, 690)
-    assert cube.month == {"2026-07": (4, 360), "2026-08": (3, 240), "2026-09": (2, 90)}
+    assert cube[()] == {None: M(9, 690)}
+    assert cube[("month",)] == {"2026-07": M(4, 360), "2026-08": M(3, 240), "2026-09": M(2, 90)}
     if seeded.is_sqlite:
         details = [r[3] for r in plan]
         cube_steps = details[details.index("MATERIALIZE cube") + 1:][:2]
@@ -350,7 +383,8 @@ async def test_distinct_projects_per_phase_read_from_their_index(seeded, service
         event.listen(seeded.engine.sync_engine, "before_cursor_execute", capture)
         try:
             async with seeded.sessions() as session:
-                found[partner] = await service.phase_projects(session, T3, partner)
+                phase = next(r for r in service.plan.grouped if r.dims[0].name == "phase")
+                found[partner] = {k: v["projects"] for k, v in (await service.grouped(session, T3, partner, phase)).items()}
                 conn = await session.connection()
                 plan = (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sent[-1][0], sent[-1][1])).all() \
                     if seeded.is_sqlite and partner is None else []
@@ -366,4 +400,4 @@ async def test_distinct_projects_per_phase_read_from_their_index(seeded, service
             assert any("COVERING INDEX ix_accompaniments_phase_projects" in r[3] for r in plan), plan
     # 5 live "accueil" records in T3 over the network, 3 projects; at URSCOP: P-2222 alone
     assert found[None]["accueil"] == 3 and found["bge-fc"]["accueil"] == 2 and found["urscop"]["accueil"] == 1
-    assert (await build(seeded, service, T3)).by_phase[0] == ("accueil", A(5, 3, 195))
+    assert (await build(seeded, service, T3)).rows("phase")[0] == ("accueil", A(5, 3, 195))
