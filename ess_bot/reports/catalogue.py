@@ -2,16 +2,31 @@
 
 A table here is computed by the database (:mod:`ess_bot.services.reports` builds the statements from
 it), and shown in the CSV (``csv``), the XLSX (``sheet``, ``synthesis``) and the chat summary
-(``summary``) by :mod:`ess_bot.report_files` — in the order of ``TABLES``. A new indicator is one entry:
+(``summary``) by :mod:`ess_bot.report_files` — in the order of ``TABLES``. A new indicator is one
+entry in ``TABLES`` (where it goes in the list is where it shows):
 
-- a measure by a new closed-list column of the projects (say the ESUS agreement)::
+- projects by a closed-list column of the projects, say the ESUS agreement — a line of the summary,
+  rows of the CSV, rows of the « Profils » sheet::
 
-      ESUS_DIM = Dimension("esus", PROJECTS, Project.esus, ESUS)
-      Table("esus", (PROJECTS_ACCOMPANIED, Column(SHARE, csv=False)), ESUS_DIM, csv=Csv("ESUS"),
-            sheet=Stack("Profils", "ESUS"), summary=Line("ESUS", Items("{label} {projects}")))
+      Table("esus", (PROJECTS_ACCOMPANIED, Column(SHARE, csv=False)),
+            by=Dimension("esus", PROJECTS, Project.esus, ESUS), csv=Csv("ESUS"),
+            sheet=Stack("Profils", "ESUS"), summary=Line("ESUS", Items("{label} {projects}"))),
 
-- a new measure: ``Measure(name, source, Count() | Sum(column), csv=…, header=…, unit=…, where=…)`` in
-  the ``columns`` of the tables that show it.
+- records and hours by a joined table (the themes), with a sheet of its own::
+
+      Table("theme", (RECORD_COUNT, MINUTES),
+            by=Dimension("theme", RECORDS, AccompanimentTheme.theme, THEMES, join=AccompanimentTheme),
+            csv=Csv("Thème"), sheet=Sheet("Thèmes", "Thème"),
+            summary=Line("Par thème", Items(ACTIVITY_ITEM, skip_zero="records"))),
+
+- a new measure: ``Measure(name, source, Count() | Sum(column), csv=…, header=…, unit=…, where=…)``
+  in the ``columns`` of the tables that show it; a new figure of the « Synthèse »: a row of a table's
+  ``synthesis``.
+
+A combination the service cannot compute (projects by two records dimensions, say) is refused when
+the service is built, naming the table. A new *source* (a new table with a date, such as the survival
+answers) is a :class:`~ess_bot.reports.declare.Source` here; only a new kind of statement needs
+:mod:`ess_bot.services.reports`.
 
 What counts:
 

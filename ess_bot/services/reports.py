@@ -2,7 +2,7 @@
 by the database (GROUP BY), never by a Python loop over records; only counts leave this module — no
 project label, no holder detail. What each figure means is said in the catalogue.
 
-The catalogue's tables are planned once (:func:`plan`) into a few statements that do not depend on
+The catalogue's tables are planned once (:mod:`ess_bot.services.report_plan`) into a few statements that do not depend on
 which indicators exist:
 
 - the **activity cube** (records by month, partner, phase, modality — every records dimension the

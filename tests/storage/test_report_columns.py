@@ -27,14 +27,16 @@ from tests.storage.test_report_golden import NOW, PARIS, dataset, golden_config,
 
 T3 = quarter_period(2026, 3)
 
-# the two declarations, exactly as they would be added to TABLES
-THEME = Dimension("theme", RECORDS, AccompanimentTheme.theme, THEMES, join=AccompanimentTheme)
-THEMES_TABLE = Table("theme", (RECORD_COUNT, MINUTES), by=THEME, csv=Csv("Thème"), sheet=Sheet("Thèmes", "Thème"),
+# the two entries, as the catalogue's docstring shows them (plus a « Synthèse » row)
+THEMES_TABLE = Table("theme", (RECORD_COUNT, MINUTES),
+                     by=Dimension("theme", RECORDS, AccompanimentTheme.theme, THEMES, join=AccompanimentTheme),
+                     csv=Csv("Thème"), sheet=Sheet("Thèmes", "Thème"),
                      summary=Line("Par thème", Items(ACTIVITY_ITEM, skip_zero="records")),
                      synthesis=(("Suivis sur le juridique", "juridique", "records"),))
-ESUS_DIM = Dimension("esus", PROJECTS, Project.esus, ESUS)
-ESUS_TABLE = Table("esus", (PROJECTS_ACCOMPANIED, Column(SHARE, csv=False)), by=ESUS_DIM, csv=Csv("ESUS"),
+ESUS_TABLE = Table("esus", (PROJECTS_ACCOMPANIED, Column(SHARE, csv=False)),
+                   by=Dimension("esus", PROJECTS, Project.esus, ESUS), csv=Csv("ESUS"),
                    sheet=Stack("Profils", "ESUS"), summary=Line("ESUS", Items("{label} {projects}")))
+THEME, ESUS_DIM = THEMES_TABLE.by, ESUS_TABLE.by
 EXTENDED = Catalogue((*TABLES, THEMES_TABLE, ESUS_TABLE), chart=CATALOGUE.chart)
 
 
