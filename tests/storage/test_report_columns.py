@@ -1,7 +1,8 @@
 """A new report indicator is one declaration: a table added to the catalogue is computed by the
 database and shown in the summary, the CSV and the XLSX, with nothing else to edit — checked with two
 indicators issue 15 asks for (hours by theme, a joined table; projects by ESUS agreement, a project
-column), against a count made record by record, on SQLite and PostgreSQL (``db_url``)."""
+column) and a measure summed over the projects (as its people will be), against a count made record
+by record, on SQLite and PostgreSQL (``db_url``)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,16 @@ import io
 from collections import Counter
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import case, true, update
 
 from ess_bot.clock import Clock
 from ess_bot.framework.messages import render_markdown
 from ess_bot.report_files import csv_bytes, summary_markdown, xlsx_bytes
 from ess_bot.reports.catalogue import (ACTIVITY_ITEM, CATALOGUE, MINUTES, PROJECTS_ACCOMPANIED, RECORD_COUNT, SHARE,
                                        TABLES)
-from ess_bot.reports.declare import (PROJECTS, RECORDS, Catalogue, Column, Count, Csv, Dimension, Items, Line, Measure,
-                                     Sheet, Stack, Table)
-from ess_bot.services.periods import quarter_period
+from ess_bot.reports.declare import (FIRST_RECORD_IN_PERIOD, PROJECTS, RECORDS, Catalogue, Column, Count, Csv, Dimension,
+                                     Items, Line, Measure, Sheet, Stack, Sum, Table)
+from ess_bot.services.periods import quarter_period, year_period
 from ess_bot.services.reports import ReportService
 from ess_bot.storage.accompaniments import AccompanimentTheme, Project
 from ess_bot.vocabulary import ESUS, THEMES
@@ -125,3 +126,42 @@ def test_a_wrong_declaration_is_refused_when_the_catalogue_is_built():
                      by=TABLES[4].by)
     with pytest.raises(ValueError, match="counted in total only"):
         ReportService(golden_config(), Clock(PARIS, frozen_at=NOW), Catalogue((*TABLES, filtered)))
+
+
+# a measure summed over the projects (issue 15's people will be ``Sum(Project.holders)``): collective projects
+COLLECTIVE = Measure("collective", PROJECTS, Sum(case((Project.collective == true(), 1), else_=0)), "projets collectifs",
+                     "Projets collectifs")
+NEW_COLLECTIVE = Measure("new_collective", PROJECTS, Sum(case((Project.collective == true(), 1), else_=0)),
+                         "nouveaux projets collectifs", where=FIRST_RECORD_IN_PERIOD)
+WITH_SUMS = Catalogue((*TABLES, Table("collective", (COLLECTIVE, NEW_COLLECTIVE), csv=Csv("Collectifs")),
+                       Table("collective_partner", (PROJECTS_ACCOMPANIED, COLLECTIVE), by=TABLES[1].by),
+                       Table("collective_department", (COLLECTIVE, RECORD_COUNT), by=TABLES[4].by)),
+                      chart=CATALOGUE.chart)
+
+
+@pytest.mark.parametrize("partner", [None, "aldess"])
+async def test_a_sum_over_the_projects_in_total_by_partner_and_by_project_column(rich, partner):
+    service = ReportService(golden_config(), Clock(PARIS, frozen_at=NOW), WITH_SUMS)
+    period = year_period(2026)
+    async with rich.sessions() as session:
+        report = await service.build(session, period, partner)
+    rows = dataset()
+    projects = {p["id"]: p for p in rows["projects"]}
+    live = [r for r in rows["accompaniments"]
+            if not r["cancelled"] and period.start <= r["date"] <= period.end and partner in (None, r["partner"])]
+    earlier = {r["project_id"] for r in rows["accompaniments"]
+               if not r["cancelled"] and r["date"] < period.start and partner in (None, r["partner"])}
+    seen = {r["project_id"] for r in live}
+    collective = {pid for pid in seen if projects[pid]["collective"]}
+    assert 0 < len(collective) < len(seen)
+    assert report.rows("collective") == ((None, {"collective": len(collective),
+                                                 "new_collective": len(collective - earlier)}),)
+    by_partner = {r["partner"]: set() for r in live}
+    for r in live:
+        by_partner[r["partner"]].add(r["project_id"])
+    assert {k: v for k, v in report.rows("collective_partner") if v["projects"]} == {
+        k: {"projects": len(v), "collective": len(v & collective)} for k, v in by_partner.items()}
+    department = Counter(projects[pid]["department"] for pid in collective)
+    records = Counter(projects[r["project_id"]]["department"] for r in live)
+    assert dict(report.rows("collective_department")) == {
+        k: {"collective": department[k], "records": records[k]} for k in records}
