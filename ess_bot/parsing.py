@@ -884,6 +884,11 @@ RECORD_OPTIONS = ChoiceList("option", (
     Choice("themes", "thèmes", ("theme", "thème")),
     Choice("note", "note", ("commentaire",)),
 ))
+# The first and last words of a record line read one by one: a duration, a date, a phase, a modality and a
+# code take at most about 15 words, a project label at most 12 (services.accompaniments.REF_MAX_WORDS), so
+# a line of more than 80 words has a label too long whatever its middle is — reading each of 5,000 words
+# (a 10 kB line) took a second of the bot's only thread.
+RECORD_SCAN_MAX = 40
 RECORD_FIELDS = {"phase": "la phase", "modality": "la modalité", "duration": "la durée", "date": "la date"}
 
 
@@ -935,6 +940,12 @@ def parse_record_line(tokens: list[Token], now: datetime, dates: DateParser, *, 
     i = 0
     while i < len(rest):
         tok = rest[i]
+        if RECORD_SCAN_MAX <= i < len(rest) - RECORD_SCAN_MAX:
+            # the middle of a very long line: part of a label already too long, not read word by word
+            middle, i = rest[i:len(rest) - RECORD_SCAN_MAX], len(rest) - RECORD_SCAN_MAX
+            line.quoted += [t.text for t in middle if t.quoted]
+            line.project_words += [t.text for t in middle if not t.quoted]
+            continue
         if tok.quoted:
             line.quoted.append(tok.text)
             i += 1
