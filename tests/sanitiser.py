@@ -19,6 +19,8 @@ from typing import Any, Iterable
 
 import nh3
 
+from ess_bot.text import normalize
+
 # The HTML the Matrix specification lets clients show (client-server API, "m.room.message msgtypes",
 # formatted_body), minus <img>: its only allowed source is mxc://, and the bot never sends one inline.
 MATRIX_TAGS = frozenset({
@@ -177,8 +179,10 @@ class SanitiserCheck:
         plains += [(p, v) for p, v in _strings(out.extra or {}) if not p.endswith("formatted_body")]
         for where, text in plains:
             for m in _ESCAPE.finditer(text):
-                # typed as is, or a typed word ending with a backslash, then the bot's own text ("ab\\" + ".")
-                if not any(m.group(0) in typed or _BARE_BACKSLASH.search(typed) for typed in self.typed):
+                # typed as is, or a typed word ending with a backslash, then the bot's own text ("ab\\" + "."),
+                # as the dispatcher reads it (a zero-width space, a NUL or an empty "" after the backslash)
+                if not any(m.group(0) in typed or _BARE_BACKSLASH.search(normalize(typed).replace('"', " "))
+                           for typed in reversed(self.typed)):  # the latest first: usually the line answered
                     self._found(out, f"{where}: a Markdown escape {m.group(0)!r} left in the plain text "
                                      f"(…{text[max(0, m.start() - 40):m.end() + 40]!r}…)")
                     break

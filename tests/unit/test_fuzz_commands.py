@@ -4,13 +4,14 @@ numbers, impossible dates, unicode, 10 kB lines, HTML and Markdown, typed by eve
 kind, with reactions, redactions, poll answers, files and the clock moving in between — through the real
 dispatcher on SQLite with a frozen clock. Zero internal errors, every command answered in French.
 
-``make bench`` runs the same fuzzer on 100,000 lines (bench/fuzz.py). A failure prints its seed and
+``make fuzz`` runs the same fuzzer on 100,000 lines (bench/fuzz.py). A failure prints its seed and
 line; ``ESS_FUZZ_SEED`` / ``ESS_FUZZ_LINES`` change the sample (``ESS_FUZZ_SEED=random``: a new seed,
 printed).
 
 Known failures in files their owners are still changing are listed in ``KNOWN`` below as exact
 reproducers, each an ``xfail(strict=True)`` test: it turns into a failure the day it is fixed, so that
-the entry is removed — never a silent skip.
+the entry is removed — never a silent skip (and in ``tests.fuzz_commands.KNOWN_FAILURES``, so that the
+random runs report them apart). Both lists are empty today.
 
 Each fix the fuzzer led to has its regression test here, named after the bad input.
 """
@@ -319,3 +320,41 @@ def test_an_unknown_command_of_30_kb_is_named_cut_in_a_short_reply(tmp_path):
         [reply] = outs
         assert reply.body.startswith("Commande inconnue : !" + name * 5) and "…" in reply.body
         assert len(reply.body) < 400
+
+
+def test_a_follow_up_line_of_5000_words_is_read_at_its_ends_only():
+    """``!suivi P-7K3Q accueil 1h 1 1 1 …`` (a 10 kB line, 5,000 words): every word was tried as a date,
+    a duration and a phase — 0.9 s of the bot's only thread for one message. The middle of such a line is
+    part of a label already too long: only its first and last 40 words are read one by one."""
+    from ess_bot.parsing import RECORD_SCAN_MAX, DateParser, parse_record_line
+    from ess_bot.text import tokenize_quoted
+    from tests.support import PARIS
+
+    class Counting(DateParser):
+        calls = 0
+
+        def match_reading(self, *args, **kwargs):
+            Counting.calls += 1
+            return super().match_reading(*args, **kwargs)
+
+    now = datetime(2026, 11, 20, 10, 0, tzinfo=PARIS)
+    text = "P-7K3Q accueil " + " ".join(["1"] * 5000) + ' 1h hier "note"'
+    line = parse_record_line(tokenize_quoted(text), now, Counting(PARIS), example="!suivi P-7K3Q accueil 1h")
+    assert Counting.calls <= 2 * RECORD_SCAN_MAX
+    assert (line.project_code, line.phase, line.duration, line.quoted) == ("P-7K3Q", "accueil", 60, ["note"])
+    assert line.date is not None and len(line.project_words) == 5000
+
+
+def test_a_backslash_then_a_zero_width_space_is_shown_as_typed(tmp_path, sanitiser):
+    """``!projet 2h p \\\\\\u200b``: the dispatcher reads ``p \\\\``, the reply shows ``…voir 2h p \\\\.`` —
+    what was typed, not a Markdown escape left behind (the sanitiser check compares with the text as the
+    dispatcher reads it now)."""
+    async def scenario():
+        fuzzer = await Fuzzer(tmp_path, 1, sanitiser=sanitiser).start()
+        try:
+            return [await fuzzer.run_line(message("!projet 2h p " + tail)) for tail in ("\\\u200b", '\\""', "\\\x00")]
+        finally:
+            await fuzzer.close()
+
+    for outs, failures in run(scenario()):
+        assert failures == [] and "!projet voir 2h p \\." in outs[0].body
